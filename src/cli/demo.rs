@@ -1,0 +1,76 @@
+//! `trailq demo`: the whole job on a generated trail, with no AWS account.
+
+use std::path::PathBuf;
+
+use arrow::util::pretty::pretty_format_batches;
+use clap::Args;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use super::EXIT_OK;
+use crate::decode::DecodeLimits;
+use crate::error::{Error, Result};
+use crate::generate::{TrailSpec, generate};
+use crate::ingest::{IngestOptions, ingest};
+use crate::source::LocalSource;
+
+/// Generate a sample trail, ingest it into a lake, and query it.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Working folder: the trail goes to DIR/AWSLogs, the lake to DIR/lake.
+    #[arg(default_value = "trailq-demo")]
+    dir: PathBuf,
+}
+
+/// Runs the demo.
+pub fn run(args: DemoArgs) -> Result<u8> {
+    let trail = args.dir.join("trail");
+    if !trail.exists() {
+        log::info!("generating a sample trail in {}", trail.display());
+        generate(&TrailSpec::default(), &trail).map_err(|err| Error::io(&trail, err))?;
+    }
+    let lake = args.dir.join("lake");
+    let options = IngestOptions {
+        limits: DecodeLimits::default(),
+        ..IngestOptions::default()
+    };
+    let bar = super::progress::Bar::new(false);
+    let summary = ingest(&LocalSource::new(&trail).map_err(|err| Error::io(&trail, err))?, &lake, &options, &bar)?;
+    log::info!(
+        "ingested {} events ({} duplicates removed) into {}",
+        summary.events,
+        summary.duplicates,
+        lake.display()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|err| Error::Usage(format!("cannot start the query runtime: {err}")))?;
+    runtime.block_on(show(&lake))?;
+    log::info!(
+        "run it again: `trailq ingest {} --lake {}` finds nothing new",
+        trail.display(),
+        lake.display()
+    );
+    Ok(EXIT_OK)
+}
+
+async fn show(lake: &std::path::Path) -> Result<()> {
+    let ctx = SessionContext::new();
+    let events = lake.join("events");
+    let options = ParquetReadOptions::default()
+        .table_partition_cols(vec![("event_date".to_string(), DataType::Utf8)]);
+    ctx.register_parquet("events", events.to_string_lossy().as_ref(), options)
+        .await?;
+    for sql in [
+        "SELECT event_date, count(*) AS events, count(DISTINCT recipientaccountid) AS accounts, \
+         sum(CASE WHEN errorcode IS NOT NULL THEN 1 ELSE 0 END) AS errors \
+         FROM events GROUP BY event_date ORDER BY event_date",
+        "SELECT eventsource, eventname, count(*) AS calls FROM events \
+         WHERE readonly = false GROUP BY 1, 2 ORDER BY calls DESC LIMIT 8",
+        "SELECT useridentity.type AS identity, count(*) AS events FROM events GROUP BY 1 ORDER BY 2 DESC",
+    ] {
+        let batches = ctx.sql(sql).await?.collect().await?;
+        println!("{sql}\n{}\n", pretty_format_batches(&batches)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The one error type of trailq. Each variant names the object it concerns and, where the user
+//! can act, says what to do next.
+
+use std::path::{Path, PathBuf};
+
+/// A failure that stops a command. (A bad input file does not: it is reported and the run goes
+/// on; see `ingest::IngestSummary`.)
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file-system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// A command needs a lake that does not exist yet.
+    #[error(
+        "no trailq lake at {}: create one with `trailq ingest <logs> --lake {}`",
+        .0.display(), .0.display()
+    )]
+    NoLake(PathBuf),
+    /// Another ingest holds the lake's writer lock.
+    #[error(
+        "another trailq ingest is writing this lake (lock held on {}); wait for it to finish and run again",
+        .0.display()
+    )]
+    Locked(PathBuf),
+    /// The manifest log cannot be read; the lake's state is unknown.
+    #[error(
+        "manifest entry {} is unreadable: {message}; move it aside only if you know the transaction never committed",
+        path.display()
+    )]
+    Manifest {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Two writers raced for the same commit.
+    #[error("commit conflict: {0}; another writer committed to this lake, run again")]
+    Conflict(String),
+    /// Writing or reading Parquet failed.
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: parquet::errors::ParquetError,
+    },
+    /// A published lake file cannot be read, so the run cannot tell which events it already has.
+    #[error("cannot read the lake's existing data: {0}; restore or move aside the named file")]
+    LakeData(String),
+    /// An Arrow computation failed: a bug, since trailq builds its arrays itself.
+    #[error("internal error (a bug, please report it): {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// A query failed.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// The command line asks for something that cannot be done.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// An I/O failure on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// A Parquet failure on `path`.
+    pub fn parquet(path: &Path, source: parquet::errors::ParquetError) -> Self {
+        Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The result of a trailq operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

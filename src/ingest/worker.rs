@@ -1,0 +1,219 @@
+//! One ingest thread: decodes whole source objects, buffers their rows by partition, and writes
+//! sorted Parquet files to the transaction's staging directory when its share of the memory
+//! budget is full.
+
+use std::path::PathBuf;
+
+use super::dedupe::{Dedupe, dedupe_key};
+use super::rejects::Reject;
+use super::Progress;
+use crate::decode::{self, DecodeLimits, RecordSplitter};
+use crate::error::Result;
+use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
+use crate::record::parse_record;
+use crate::record::time::day_of;
+use crate::sink::{Partition, PartitionBuffers, TakenPartition, write_sorted};
+use crate::source::{Source, SourceObject, Table};
+
+/// What every worker of a transaction shares.
+pub struct Shared<'a> {
+    /// Where objects are read from.
+    pub source: &'a dyn Source,
+    /// The transaction id (names the staging directory and the files).
+    pub txid: &'a str,
+    /// The transaction's staging directory.
+    pub staging: PathBuf,
+    /// Decoding limits.
+    pub limits: DecodeLimits,
+    /// Bytes of rows one worker buffers before writing.
+    pub budget_per_worker: usize,
+    /// Keys of the events already written.
+    pub dedupe: Dedupe<'a>,
+    /// Progress reporting.
+    pub progress: &'a dyn Progress,
+}
+
+/// Everything a worker produced.
+#[derive(Default)]
+pub struct WorkerOutput {
+    /// One entry per object processed.
+    pub sources: Vec<SourceEntry>,
+    /// Files staged.
+    pub outputs: Vec<OutputEntry>,
+    /// Rows for the rejects table.
+    pub rejects: Vec<Reject>,
+    /// Raw (possibly compressed) bytes read.
+    pub raw_bytes: u64,
+    /// Decompressed JSON bytes read.
+    pub json_bytes: u64,
+}
+
+/// An ingest thread's state.
+pub struct Worker<'s, 'a> {
+    shared: &'s Shared<'a>,
+    id: usize,
+    files_written: usize,
+    buffers: PartitionBuffers,
+    record: Vec<u8>,
+    out: WorkerOutput,
+}
+
+impl<'s, 'a> Worker<'s, 'a> {
+    /// Worker number `id` of a transaction.
+    pub fn new(shared: &'s Shared<'a>, id: usize) -> Self {
+        Self {
+            shared,
+            id,
+            files_written: 0,
+            buffers: PartitionBuffers::new(shared.budget_per_worker),
+            record: Vec::with_capacity(64 * 1024),
+            out: WorkerOutput::default(),
+        }
+    }
+
+    /// Reads one object to the end (or to its first unreadable byte). Bad input is recorded in
+    /// the object's entry and in rejects; only a failure to write the lake is an error.
+    pub fn process(&mut self, object: &SourceObject, table: Table) -> Result<()> {
+        let mut entry = SourceEntry {
+            key: object.key.clone(),
+            size: object.size,
+            version: object.version.clone(),
+            status: SourceStatus::Ingested,
+            events: 0,
+            rejected: 0,
+            error: None,
+        };
+        let failure = self.read_object(object, table, &mut entry)?;
+        if let Some((reason, offset)) = failure {
+            entry.status = SourceStatus::Failed;
+            self.out.rejects.push(Reject {
+                source: object.key.clone(),
+                index: None,
+                offset,
+                reason: reason.clone(),
+                raw: None,
+            });
+            entry.error = Some(reason);
+        } else if entry.rejected > 0 {
+            entry.status = SourceStatus::Partial;
+        }
+        self.shared.progress.advance(object.size);
+        self.out.sources.push(entry);
+        Ok(())
+    }
+
+    /// Returns the object-level failure, if any, with its decompressed byte offset.
+    fn read_object(
+        &mut self,
+        object: &SourceObject,
+        table: Table,
+        entry: &mut SourceEntry,
+    ) -> Result<Option<(String, Option<u64>)>> {
+        let raw = match self.shared.source.open(object) {
+            Ok(raw) => raw,
+            Err(err) => return Ok(Some((format!("cannot open: {err}"), None))),
+        };
+        let decoded = match decode::open(raw, &self.shared.limits) {
+            Ok(decoded) => decoded,
+            Err(err) => return Ok(Some((format!("cannot read: {err}"), None))),
+        };
+        let raw_read = decoded.raw_read_counter();
+        let gzip = decoded.gzip;
+        let mut splitter = RecordSplitter::new(decoded.reader, self.shared.limits.max_record_bytes);
+        let mut failure = None;
+        loop {
+            let text = match splitter.next_record(&mut self.record) {
+                Ok(Some(text)) => text,
+                Ok(None) => break,
+                Err(err) => {
+                    let mut reason = err.to_string();
+                    if gzip {
+                        reason.push_str(&format!(
+                            " (gzip input read to byte {})",
+                            raw_read.get()
+                        ));
+                    }
+                    if entry.events + entry.rejected > 0 {
+                        reason.push_str(&format!(
+                            "; the {} records before it were read",
+                            entry.events + entry.rejected
+                        ));
+                    }
+                    failure = Some((reason, Some(splitter.offset())));
+                    break;
+                }
+            };
+            let parsed = if text.is_object {
+                parse_record(&self.record)
+            } else {
+                Err("element of `Records` is not a JSON object".to_string())
+            };
+            match parsed {
+                Ok(record) => {
+                    let partition = Partition {
+                        table,
+                        day: day_of(record.event_time_ms()),
+                    };
+                    let key = dedupe_key(record.event_id(), &object.key, text.index);
+                    self.buffers.push(
+                        partition,
+                        &record,
+                        key,
+                        &object.key,
+                        text.index,
+                        self.record.len(),
+                    );
+                    entry.events += 1;
+                }
+                Err(reason) => {
+                    if entry.error.is_none() {
+                        entry.error = Some(format!("record {}: {reason}", text.index));
+                    }
+                    entry.rejected += 1;
+                    self.out.rejects.push(Reject {
+                        source: object.key.clone(),
+                        index: Some(text.index),
+                        offset: Some(text.offset),
+                        reason,
+                        raw: Some(String::from_utf8_lossy(&self.record).into_owned()),
+                    });
+                }
+            }
+            if self.buffers.over_budget() {
+                if let Some(taken) = self.buffers.take_largest() {
+                    self.write(taken)?;
+                }
+            }
+        }
+        self.out.raw_bytes += raw_read.get();
+        self.out.json_bytes += splitter.offset();
+        Ok(failure)
+    }
+
+    /// Writes what is still buffered and hands over everything produced.
+    pub fn finish(mut self) -> Result<WorkerOutput> {
+        for taken in self.buffers.take_all() {
+            self.write(taken)?;
+        }
+        Ok(self.out)
+    }
+
+    fn write(&mut self, taken: TakenPartition) -> Result<()> {
+        let keep = self.shared.dedupe.keep(taken.partition, &taken.keys)?;
+        let rows = keep.iter().filter(|k| **k).count() as u64;
+        if rows == 0 {
+            return Ok(());
+        }
+        let path = format!(
+            "{}/part-{}-{:02}{:04}.parquet",
+            Lake::partition_dir(taken.partition.table, taken.partition.day),
+            self.shared.txid,
+            self.id,
+            self.files_written
+        );
+        self.files_written += 1;
+        let bytes = write_sorted(&self.shared.staging.join(&path), &taken.batches, &keep)?;
+        self.out.outputs.push(OutputEntry { path, rows, bytes });
+        Ok(())
+    }
+}

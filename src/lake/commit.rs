@@ -1,0 +1,123 @@
+//! Making a transaction's files visible: one atomic commit, then an idempotent publish.
+//!
+//! 1. Data files are written and fsynced under `_trailq/staging/<txid>/`: invisible to readers.
+//! 2. The transaction is written to a temporary file, fsynced, and hard-linked to the next
+//!    `_trailq/log/<seq>.json` name. The link fails if that name exists, so two writers can
+//!    never both commit the same sequence number. **This is the commit point.**
+//! 3. Each staged file is renamed to its place under the table directory (an atomic rename on
+//!    one file system), then the staging directory is removed.
+//!
+//! A crash before 2 leaves only staging files, which the next run deletes: their sources are not
+//! in the manifest, so they are read again. A crash during 3 leaves some files published and
+//! some staged; the next run's [`recover`] finishes the renames before it reads anything.
+//! Readers never see a partial file (renames are atomic) nor an event twice (every file of a
+//! transaction holds distinct events, and no source is committed twice).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use super::manifest::log_file_name;
+use super::{Lake, Manifest, Transaction, sync_dir};
+use crate::error::{Error, Result};
+use crate::failpoint;
+
+/// Commits `transaction` (whose files are staged) and publishes its files.
+pub fn commit(lake: &Lake, manifest: &mut Manifest, mut transaction: Transaction) -> Result<()> {
+    transaction.seq = manifest.next_seq();
+    let log_dir = lake.log_dir();
+    let temp = log_dir.join(format!(".{}.json.tmp", transaction.txid));
+    let text = serde_json::to_vec_pretty(&transaction).expect("a transaction always serializes");
+    let mut file = fs::File::create(&temp).map_err(|err| Error::io(&temp, err))?;
+    file.write_all(&text)
+        .and_then(|()| file.sync_all())
+        .map_err(|err| Error::io(&temp, err))?;
+    drop(file);
+    failpoint("before-commit");
+    let entry = log_dir.join(log_file_name(transaction.seq));
+    match fs::hard_link(&temp, &entry) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&temp);
+            return Err(Error::Conflict(format!(
+                "{} already exists",
+                entry.display()
+            )));
+        }
+        Err(err) => return Err(Error::io(&entry, err)),
+    }
+    sync_dir(&log_dir)?;
+    fs::remove_file(&temp).map_err(|err| Error::io(&temp, err))?;
+    failpoint("after-commit");
+    publish(lake, &transaction)?;
+    manifest.push(transaction);
+    Ok(())
+}
+
+/// Moves a committed transaction's staged files into place; files already moved are skipped.
+fn publish(lake: &Lake, transaction: &Transaction) -> Result<()> {
+    let staging = lake.staging_dir(&transaction.txid);
+    let mut dirs = Vec::new();
+    for (i, output) in transaction.outputs.iter().enumerate() {
+        let staged = staging.join(&output.path);
+        let target = lake.root().join(&output.path);
+        if !staged.exists() {
+            continue;
+        }
+        let dir = target.parent().expect("an output path has a directory");
+        fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+        fs::rename(&staged, &target).map_err(|err| Error::io(&staged, err))?;
+        dirs.push(dir.to_path_buf());
+        if i == 0 {
+            failpoint("mid-publish");
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
+        sync_dir(dir)?;
+    }
+    remove_dir(&staging)
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::io(dir, err)),
+    }
+}
+
+/// Finishes what a crashed run left: publishes committed transactions' remaining staged files
+/// and deletes the staging files of transactions that never committed. Returns how many of each.
+pub fn recover(lake: &Lake, manifest: &Manifest) -> Result<(usize, usize)> {
+    let staging_root = lake.root().join("_trailq/staging");
+    let mut finished = 0;
+    let mut discarded = 0;
+    let entries = fs::read_dir(&staging_root).map_err(|err| Error::io(&staging_root, err))?;
+    for entry in entries {
+        let path = entry.map_err(|err| Error::io(&staging_root, err))?.path();
+        let txid = path.file_name().unwrap_or_default().to_string_lossy();
+        match manifest.transaction(&txid) {
+            Some(transaction) => {
+                log::warn!("finishing the publish of transaction {txid}, interrupted by a crash");
+                publish(lake, transaction)?;
+                finished += 1;
+            }
+            None => {
+                log::warn!("discarding uncommitted files of transaction {txid}, left by a crash");
+                remove_dir(&path)?;
+                discarded += 1;
+            }
+        }
+    }
+    // Temporary log files of a commit that crashed before its link.
+    let log_dir = lake.log_dir();
+    for entry in fs::read_dir(&log_dir).map_err(|err| Error::io(&log_dir, err))? {
+        let path = entry.map_err(|err| Error::io(&log_dir, err))?.path();
+        if path.to_string_lossy().ends_with(".json.tmp") {
+            fs::remove_file(&path).map_err(|err| Error::io(&path, err))?;
+        }
+    }
+    Ok((finished, discarded))
+}

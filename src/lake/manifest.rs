@@ -1,0 +1,157 @@
+//! The manifest: a log of committed transactions, each naming the source objects it read and
+//! the files it published. The latest entry for a source decides whether it is done.
+
+use std::collections::HashMap;
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+use super::Lake;
+use crate::error::{Error, Result};
+
+/// What became of a source object in a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceStatus {
+    /// Every record is in the lake.
+    Ingested,
+    /// Read to the end, but some records went to `rejects`: retried on the next run.
+    Partial,
+    /// Could not be read to the end: retried on the next run.
+    Failed,
+}
+
+/// One source object of a transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceEntry {
+    /// File path or `s3://bucket/key`.
+    pub key: String,
+    /// Size when listed.
+    pub size: u64,
+    /// Modification time (ns) or ETag when listed.
+    pub version: String,
+    /// The outcome.
+    pub status: SourceStatus,
+    /// Records read into the lake (before duplicates were removed).
+    pub events: u64,
+    /// Records sent to `rejects`.
+    pub rejected: u64,
+    /// Why the object failed, or its first rejected record's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One published file of a transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputEntry {
+    /// Path relative to the lake root.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// A committed transaction: one entry of the log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// Unique id, also the name of its staging directory and part of its file names.
+    pub txid: String,
+    /// trailq version that wrote it.
+    pub writer: String,
+    /// When the run started and committed (RFC 3339).
+    pub started_at: String,
+    /// Commit time.
+    pub committed_at: String,
+    /// Source objects read.
+    pub sources: Vec<SourceEntry>,
+    /// Files published.
+    pub outputs: Vec<OutputEntry>,
+}
+
+/// The state of one source object, as the latest transaction that read it left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceState {
+    /// Size when ingested.
+    pub size: u64,
+    /// Version when ingested.
+    pub version: String,
+    /// Outcome.
+    pub status: SourceStatus,
+}
+
+/// The whole log, loaded.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    transactions: Vec<Transaction>,
+    sources: HashMap<String, SourceState>,
+}
+
+impl Manifest {
+    /// Reads every committed transaction of the lake, in order.
+    pub fn load(lake: &Lake) -> Result<Self> {
+        let dir = lake.log_dir();
+        let mut paths = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|err| Error::io(&dir, err))? {
+            let path = entry.map_err(|err| Error::io(&dir, err))?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if name.ends_with(".json") && !name.starts_with('.') {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut manifest = Manifest::default();
+        for path in paths {
+            let text = fs::read_to_string(&path).map_err(|err| Error::io(&path, err))?;
+            let transaction: Transaction =
+                serde_json::from_str(&text).map_err(|err| Error::Manifest {
+                    path: path.clone(),
+                    message: err.to_string(),
+                })?;
+            manifest.push(transaction);
+        }
+        Ok(manifest)
+    }
+
+    /// The latest state of a source object, if any transaction read it.
+    pub fn source(&self, key: &str) -> Option<&SourceState> {
+        self.sources.get(key)
+    }
+
+    /// The committed transaction with this id.
+    pub fn transaction(&self, txid: &str) -> Option<&Transaction> {
+        self.transactions.iter().find(|t| t.txid == txid)
+    }
+
+    /// All committed transactions, oldest first.
+    pub fn transactions(&self) -> &[Transaction] {
+        &self.transactions
+    }
+
+    /// The sequence number the next commit takes.
+    pub fn next_seq(&self) -> u64 {
+        self.transactions.last().map_or(1, |t| t.seq + 1)
+    }
+
+    /// Records a transaction that was just committed.
+    pub fn push(&mut self, transaction: Transaction) {
+        for source in &transaction.sources {
+            self.sources.insert(
+                source.key.clone(),
+                SourceState {
+                    size: source.size,
+                    version: source.version.clone(),
+                    status: source.status,
+                },
+            );
+        }
+        self.transactions.push(transaction);
+    }
+}
+
+/// The log file name of a sequence number (zero-padded, so names sort in commit order).
+pub fn log_file_name(seq: u64) -> String {
+    format!("{seq:020}.json")
+}

@@ -1,0 +1,24 @@
+//! trailq: audit-log analytics for AWS CloudTrail.
+//!
+//! `trailq ingest` turns CloudTrail log files into a lossless, partitioned Parquet lake; the
+//! README describes the commands, the table schema and the guarantees.
+
+pub mod cli;
+pub mod decode;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod lake;
+pub mod record;
+pub mod sink;
+pub mod source;
+
+/// Test hook for the crash-safety tests: aborts the process at the named point of a commit when
+/// the `TRAILQ_FAILPOINT` environment variable names it. Costs one environment lookup per commit.
+#[doc(hidden)]
+pub fn failpoint(name: &str) {
+    if std::env::var_os("TRAILQ_FAILPOINT").is_some_and(|value| value == name) {
+        eprintln!("trailq: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}

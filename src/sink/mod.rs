@@ -1,0 +1,7 @@
+//! Writing Parquet: per-partition row buffers, and sorted, compressed, indexed files.
+
+mod buffers;
+mod parquet_file;
+
+pub use buffers::{Partition, PartitionBuffers, TakenPartition};
+pub use parquet_file::{ROW_GROUP_ROWS, write_batches, write_sorted};

@@ -1,0 +1,51 @@
+//! Where log objects come from, and how each is identified so it is ingested once.
+
+mod layout;
+mod local;
+
+pub use layout::{Route, Table, route};
+pub use local::LocalSource;
+
+use std::io::Read;
+
+/// One log object as listed by a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceObject {
+    /// Identity and lineage: an absolute file path (or `s3://bucket/key`).
+    pub key: String,
+    /// Size in bytes as listed.
+    pub size: u64,
+    /// What changes when the object's content does: modification time in nanoseconds for
+    /// files (an ETag for S3).
+    pub version: String,
+    /// The table it goes to, from its key.
+    pub route: Route,
+}
+
+/// Something a listing could not read (a directory without permission, a vanished file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingError {
+    /// What could not be listed.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of listing a source.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Objects found, in key order.
+    pub objects: Vec<SourceObject>,
+    /// Hidden files (names starting with `.`) passed over.
+    pub ignored: u64,
+    /// Parts of the source that could not be listed.
+    pub errors: Vec<ListingError>,
+}
+
+/// A place log objects are listed and read from.
+pub trait Source: Sync {
+    /// Lists every object under the source.
+    fn list(&self) -> Listing;
+    /// Opens one listed object for reading.
+    fn open(&self, object: &SourceObject) -> std::io::Result<Box<dyn Read + Send>>;
+}
