@@ -35,7 +35,12 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         ..IngestOptions::default()
     };
     let bar = super::progress::Bar::new(false);
-    let summary = ingest(&LocalSource::new(&trail).map_err(|err| Error::io(&trail, err))?, &lake, &options, &bar)?;
+    let summary = ingest(
+        &LocalSource::new(&trail).map_err(|err| Error::io(&trail, err))?,
+        &lake,
+        &options,
+        &bar,
+    )?;
     log::info!(
         "ingested {} events ({} duplicates removed) into {}",
         summary.events,

@@ -77,7 +77,11 @@ pub fn run(args: IngestArgs) -> Result<u8> {
         value["peak_memory_bytes"] = peak_memory().into();
         println!("{value}");
     }
-    Ok(if summary.is_clean() { EXIT_OK } else { EXIT_ERROR })
+    Ok(if summary.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 fn report(summary: &IngestSummary) {
@@ -95,7 +99,10 @@ fn report(summary: &IngestSummary) {
         skipped.push(format!("{} digests", thousands(summary.digests)));
     }
     if summary.aggregated > 0 {
-        skipped.push(format!("{} aggregated-event files", thousands(summary.aggregated)));
+        skipped.push(format!(
+            "{} aggregated-event files",
+            thousands(summary.aggregated)
+        ));
     }
     if summary.ignored > 0 {
         skipped.push(format!("{} hidden files", thousands(summary.ignored)));

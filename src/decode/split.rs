@@ -339,7 +339,11 @@ impl<R: BufRead> RecordSplitter<R> {
             let index = self.next_index;
             let chunk = self.fill()?;
             if chunk.is_empty() {
-                let what = if capture.is_some() { "a record" } else { "a value" };
+                let what = if capture.is_some() {
+                    "a record"
+                } else {
+                    "a value"
+                };
                 return Err(self.syntax(&format!("unexpected end of input inside {what}")));
             }
             let mut i = 0;
@@ -465,7 +469,13 @@ mod tests {
             let texts: Vec<&str> = records.iter().map(|(t, _)| t.as_str()).collect();
             assert_eq!(
                 texts,
-                ["{\"a\":\"}\\\"{\"}", "{\"b\":{\"c\":[{}]}}", "null", "[1]", "{\"d\":\"\\\\\"}"],
+                [
+                    "{\"a\":\"}\\\"{\"}",
+                    "{\"b\":{\"c\":[{}]}}",
+                    "null",
+                    "[1]",
+                    "{\"d\":\"\\\\\"}"
+                ],
                 "buffer {buffer}"
             );
             let objects: Vec<bool> = records.iter().map(|(_, r)| r.is_object).collect();
@@ -484,7 +494,10 @@ mod tests {
         };
         assert!(not_log("[1,2]").contains("does not start with a JSON object"));
         assert!(not_log(r#"{"Type":"Notification","MessageId":"x"}"#).contains("SNS or SQS"));
-        assert!(not_log(r#"{"awsAccountId":"1","digestStartTime":"t","logFiles":[]}"#).contains("digest"));
+        assert!(
+            not_log(r#"{"awsAccountId":"1","digestStartTime":"t","logFiles":[]}"#)
+                .contains("digest")
+        );
         assert!(not_log(r#"{"Records":{}}"#).contains("not an array"));
         assert!(matches!(split("", 16), Err(DocumentError::Empty)));
         assert!(matches!(split(" \n", 16), Err(DocumentError::Empty)));
@@ -509,12 +522,19 @@ mod tests {
 
     #[test]
     fn records_over_the_limit_are_refused() {
-        let text = format!(r#"{{"Records":[{{"a":1}},{{"big":"{}"}}]}}"#, "x".repeat(100));
+        let text = format!(
+            r#"{{"Records":[{{"a":1}},{{"big":"{}"}}]}}"#,
+            "x".repeat(100)
+        );
         let mut splitter = RecordSplitter::new(text.as_bytes(), 50);
         let mut buf = Vec::new();
         assert!(splitter.next_record(&mut buf).unwrap().is_some());
         match splitter.next_record(&mut buf) {
-            Err(DocumentError::RecordTooLarge { index: 1, offset: 20, .. }) => {}
+            Err(DocumentError::RecordTooLarge {
+                index: 1,
+                offset: 20,
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
     }

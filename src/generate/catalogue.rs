@@ -30,7 +30,12 @@ pub const MANAGEMENT: &[Api] = &[
     api("ec2.amazonaws.com", "RunInstances", false, 6),
     api("ec2.amazonaws.com", "TerminateInstances", false, 4),
     api("ec2.amazonaws.com", "CreateTags", false, 10),
-    api("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", false, 2),
+    api(
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+        false,
+        2,
+    ),
     api("sts.amazonaws.com", "AssumeRole", true, 90),
     api("sts.amazonaws.com", "GetCallerIdentity", true, 30),
     api("sts.amazonaws.com", "AssumeRoleWithWebIdentity", true, 8),
@@ -51,7 +56,12 @@ pub const MANAGEMENT: &[Api] = &[
     api("s3.amazonaws.com", "CreateBucket", false, 1),
     api("lambda.amazonaws.com", "Invoke", false, 5),
     api("lambda.amazonaws.com", "ListFunctions20150331", true, 10),
-    api("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", false, 2),
+    api(
+        "lambda.amazonaws.com",
+        "UpdateFunctionCode20150331v2",
+        false,
+        2,
+    ),
     api("ecs.amazonaws.com", "RunTask", false, 4),
     api("ecs.amazonaws.com", "DescribeTasks", true, 20),
     api("ssm.amazonaws.com", "GetParameter", true, 40),
@@ -77,10 +87,22 @@ pub const DATA: &[Api] = &[
 
 /// Errors and how often an API call fails with each.
 pub const ERRORS: &[(&str, &str)] = &[
-    ("AccessDenied", "User is not authorized to perform this operation"),
-    ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
-    ("AccessDeniedException", "User is not authorized to perform: kms:Decrypt"),
-    ("NoSuchEntityException", "The role with name app-old cannot be found."),
+    (
+        "AccessDenied",
+        "User is not authorized to perform this operation",
+    ),
+    (
+        "Client.UnauthorizedOperation",
+        "You are not authorized to perform this operation.",
+    ),
+    (
+        "AccessDeniedException",
+        "User is not authorized to perform: kms:Decrypt",
+    ),
+    (
+        "NoSuchEntityException",
+        "The role with name app-old cannot be found.",
+    ),
     ("ThrottlingException", "Rate exceeded"),
     ("ParameterNotFound", ""),
 ];
@@ -111,7 +133,9 @@ pub fn request_parameters(api: &Api, pick: &mut fastrand::Rng, region: &str) -> 
             let mut tags = vec![json!({"key": "env", "value": "prod"})];
             if pick.u8(..4) == 0 {
                 // Keys that differ only by case: legal JSON, fatal for case-insensitive readers.
-                tags = vec![json!({"Key": "Owner", "key": "owner", "value": NON_ASCII[pick.usize(..NON_ASCII.len())]})];
+                tags = vec![
+                    json!({"Key": "Owner", "key": "owner", "value": NON_ASCII[pick.usize(..NON_ASCII.len())]}),
+                ];
             }
             json!({"resourcesSet": {"items": [{"resourceId": format!("i-{:017x}", pick.u64(..))}]},
                    "tagSet": {"items": tags}})
@@ -144,15 +168,33 @@ pub fn request_parameters(api: &Api, pick: &mut fastrand::Rng, region: &str) -> 
             "roleSessionName": format!("session-{}", pick.u32(..1000)),
             "durationSeconds": 3600,
         }),
-        "GetParameter" | "GetSecretValue" => json!({"name": format!("/app/{}/db-password", region), "withDecryption": true}),
-        "Decrypt" | "GenerateDataKey" => json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "keyId": format!("arn:aws:kms:{region}:111122223333:key/{:08x}", pick.u32(..))}),
-        "ScheduleKeyDeletion" => json!({"keyId": format!("{:08x}", pick.u32(..)), "pendingWindowInDays": 7}),
-        "PutBucketPolicy" | "GetBucketPolicy" | "CreateBucket" => json!({"bucketName": format!("corp-data-{}", pick.u32(..20)), "Host": "s3.amazonaws.com"}),
-        "SendCommand" => json!({"documentName": "AWS-RunShellScript", "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS", "instanceIds": [format!("i-{:017x}", pick.u64(..))]}),
-        "StopLogging" => json!({"name": "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail"}),
-        "AttachUserPolicy" => json!({"userName": "bob", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
-        "PutRolePolicy" => json!({"roleName": "app-role", "policyName": "inline", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}),
-        "CreateUser" | "CreateAccessKey" => json!({"userName": NON_ASCII[pick.usize(..NON_ASCII.len())]}),
+        "GetParameter" | "GetSecretValue" => {
+            json!({"name": format!("/app/{}/db-password", region), "withDecryption": true})
+        }
+        "Decrypt" | "GenerateDataKey" => {
+            json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "keyId": format!("arn:aws:kms:{region}:111122223333:key/{:08x}", pick.u32(..))})
+        }
+        "ScheduleKeyDeletion" => {
+            json!({"keyId": format!("{:08x}", pick.u32(..)), "pendingWindowInDays": 7})
+        }
+        "PutBucketPolicy" | "GetBucketPolicy" | "CreateBucket" => {
+            json!({"bucketName": format!("corp-data-{}", pick.u32(..20)), "Host": "s3.amazonaws.com"})
+        }
+        "SendCommand" => {
+            json!({"documentName": "AWS-RunShellScript", "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS", "instanceIds": [format!("i-{:017x}", pick.u64(..))]})
+        }
+        "StopLogging" => {
+            json!({"name": "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail"})
+        }
+        "AttachUserPolicy" => {
+            json!({"userName": "bob", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+        }
+        "PutRolePolicy" => {
+            json!({"roleName": "app-role", "policyName": "inline", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"})
+        }
+        "CreateUser" | "CreateAccessKey" => {
+            json!({"userName": NON_ASCII[pick.usize(..NON_ASCII.len())]})
+        }
         "DescribeInstances" => {
             if pick.bool() {
                 json!({"instancesSet": {}, "filterSet": {}})
@@ -168,12 +210,20 @@ pub fn request_parameters(api: &Api, pick: &mut fastrand::Rng, region: &str) -> 
 /// Response elements of a successful call (`null` for most reads, as in CloudTrail).
 pub fn response_elements(api: &Api, pick: &mut fastrand::Rng) -> Value {
     match api.name {
-        "RunInstances" => json!({"requestId": format!("{:08x}", pick.u32(..)), "reservationId": format!("r-{:017x}", pick.u64(..)),
-                                 "instancesSet": {"items": [{"instanceId": format!("i-{:017x}", pick.u64(..)), "currentState": {"code": 0, "name": "pending"}}]}}),
-        "CreateAccessKey" => json!({"accessKey": {"accessKeyId": format!("AKIA{:016X}", pick.u64(..)), "status": "Active", "userName": "bob", "createDate": "Mar 5, 2024 10:00:00 AM"}}),
-        "AssumeRole" => json!({"credentials": {"accessKeyId": format!("ASIA{:016X}", pick.u64(..)), "sessionToken": "HIDDEN", "expiration": "Mar 5, 2024, 11:00:00 AM"},
-                               "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLE:session", "arn": "arn:aws:sts::111122223333:assumed-role/app-role/session"}}),
-        "CreateTags" | "AuthorizeSecurityGroupIngress" => json!({"requestId": format!("{:08x}", pick.u32(..)), "_return": true}),
+        "RunInstances" => {
+            json!({"requestId": format!("{:08x}", pick.u32(..)), "reservationId": format!("r-{:017x}", pick.u64(..)),
+                                 "instancesSet": {"items": [{"instanceId": format!("i-{:017x}", pick.u64(..)), "currentState": {"code": 0, "name": "pending"}}]}})
+        }
+        "CreateAccessKey" => {
+            json!({"accessKey": {"accessKeyId": format!("AKIA{:016X}", pick.u64(..)), "status": "Active", "userName": "bob", "createDate": "Mar 5, 2024 10:00:00 AM"}})
+        }
+        "AssumeRole" => {
+            json!({"credentials": {"accessKeyId": format!("ASIA{:016X}", pick.u64(..)), "sessionToken": "HIDDEN", "expiration": "Mar 5, 2024, 11:00:00 AM"},
+                               "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLE:session", "arn": "arn:aws:sts::111122223333:assumed-role/app-role/session"}})
+        }
+        "CreateTags" | "AuthorizeSecurityGroupIngress" => {
+            json!({"requestId": format!("{:08x}", pick.u32(..)), "_return": true})
+        }
         _ if api.read_only => Value::Null,
         _ => json!({"status": "ok"}),
     }

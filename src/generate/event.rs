@@ -186,15 +186,25 @@ impl<'a> EventFactory<'a> {
                 let person = NON_ASCII[self.rng.usize(..NON_ASCII.len())];
                 let session = format!("{person}@corp.example");
                 let role = "AWSReservedSSO_AdministratorAccess_0123456789abcdef";
-                (self.assumed_role(role, &session, time, true), Caller::Console)
+                (
+                    self.assumed_role(role, &session, time, true),
+                    Caller::Console,
+                )
             }
             650..=749 => {
                 let name = ["alice", "bob", "josé"][self.rng.usize(..3)];
                 (self.iam_user(name), Caller::Person)
             }
             750..=899 => {
-                let service = ["ec2.amazonaws.com", "cloudformation.amazonaws.com", "config.amazonaws.com"][self.rng.usize(..3)];
-                (json!({"type": "AWSService", "invokedBy": service}), Caller::Service(service))
+                let service = [
+                    "ec2.amazonaws.com",
+                    "cloudformation.amazonaws.com",
+                    "config.amazonaws.com",
+                ][self.rng.usize(..3)];
+                (
+                    json!({"type": "AWSService", "invokedBy": service}),
+                    Caller::Service(service),
+                )
             }
             900..=929 => {
                 let other = self.accounts[self.rng.usize(..self.accounts.len())].clone();
@@ -238,14 +248,24 @@ impl<'a> EventFactory<'a> {
         }
     }
 
-    fn base(&mut self, time: DateTime<Utc>, api: &Api, identity: Value, caller: &Caller) -> Map<String, Value> {
+    fn base(
+        &mut self,
+        time: DateTime<Utc>,
+        api: &Api,
+        identity: Value,
+        caller: &Caller,
+    ) -> Map<String, Value> {
         let version = ["1.08", "1.09", "1.10", "1.11", "1.11"][self.rng.usize(..5)];
         let (ip, agent) = match caller {
             Caller::Service(service) => (service.to_string(), service.to_string()),
             Caller::Console => (self.ip(), "console.amazonaws.com".to_string()),
             Caller::Person | Caller::Machine => {
                 let agent = USER_AGENTS[self.rng.usize(..USER_AGENTS.len())].to_string();
-                let ip = if agent == "AWS Internal" { "AWS Internal".to_string() } else { self.ip() };
+                let ip = if agent == "AWS Internal" {
+                    "AWS Internal".to_string()
+                } else {
+                    self.ip()
+                };
                 (ip, agent)
             }
         };
@@ -295,23 +315,35 @@ impl<'a> EventFactory<'a> {
         match self.rng.u16(..4000) {
             // A field from a newer eventVersion than trailq knows, at the top and nested.
             0..=3 => {
-                record.insert("futureField".into(), json!({"nested": [1, "two", null], "ok": true}));
+                record.insert(
+                    "futureField".into(),
+                    json!({"nested": [1, "two", null], "ok": true}),
+                );
             }
             4..=5 => {
-                if let Some(identity) = record.get_mut("userIdentity").and_then(Value::as_object_mut) {
+                if let Some(identity) = record
+                    .get_mut("userIdentity")
+                    .and_then(Value::as_object_mut)
+                {
                     identity.insert("futureIdentityKey".into(), json!("x"));
                 }
             }
             // readOnly as LookupEvents writes it: a string.
             6..=7 => {
-                let text = record.get("readOnly").and_then(Value::as_bool).map(|b| b.to_string());
+                let text = record
+                    .get("readOnly")
+                    .and_then(Value::as_bool)
+                    .map(|b| b.to_string());
                 if let Some(text) = text {
                     record.insert("readOnly".into(), json!(text));
                 }
             }
             // Sub-second event time.
             8 => {
-                record.insert("eventTime".into(), json!(time.format("%Y-%m-%dT%H:%M:%S.250Z").to_string()));
+                record.insert(
+                    "eventTime".into(),
+                    json!(time.format("%Y-%m-%dT%H:%M:%S.250Z").to_string()),
+                );
             }
             // A record from before eventVersion 1.01: no eventID, no eventType.
             9..=10 => {
@@ -331,11 +363,20 @@ impl<'a> EventFactory<'a> {
     fn api_call(&mut self, time: DateTime<Utc>) -> Map<String, Value> {
         let api = pick_weighted(self.rng, MANAGEMENT);
         let (identity, caller) = self.caller(api, time);
-        let misconfigured = identity["arn"].as_str().is_some_and(|arn| arn.contains("app-old"));
+        let misconfigured = identity["arn"]
+            .as_str()
+            .is_some_and(|arn| arn.contains("app-old"));
         let cross_account = identity["type"] == "AWSAccount";
         let mut record = self.base(time, api, identity, &caller);
-        record.insert("requestParameters".into(), request_parameters(api, self.rng, self.region));
-        let fails = if misconfigured { self.rng.u8(..4) == 0 } else { self.rng.u8(..60) == 0 };
+        record.insert(
+            "requestParameters".into(),
+            request_parameters(api, self.rng, self.region),
+        );
+        let fails = if misconfigured {
+            self.rng.u8(..4) == 0
+        } else {
+            self.rng.u8(..60) == 0
+        };
         if fails {
             let (code, message) = ERRORS[self.rng.usize(..ERRORS.len())];
             record.insert("errorCode".into(), json!(code));
@@ -365,25 +406,43 @@ impl<'a> EventFactory<'a> {
         let api = pick_weighted(self.rng, DATA);
         let anonymous = self.rng.u16(..300) == 0;
         let (identity, caller) = if anonymous {
-            (json!({"type": "AWSAccount", "principalId": "", "accountId": "anonymous"}), Caller::Person)
+            (
+                json!({"type": "AWSAccount", "principalId": "", "accountId": "anonymous"}),
+                Caller::Person,
+            )
         } else {
             let session = format!("i-{:017x}", self.rng.u64(..));
-            (self.assumed_role("app-role", &session, time, false), Caller::Machine)
+            (
+                self.assumed_role("app-role", &session, time, false),
+                Caller::Machine,
+            )
         };
         let mut record = self.base(time, api, identity, &caller);
         let bucket = format!("corp-data-{}", self.rng.u8(..20));
-        let key = format!("logs/{}/{:08x}.parquet", time.format("%Y/%m/%d"), self.rng.u32(..));
+        let key = format!(
+            "logs/{}/{:08x}.parquet",
+            time.format("%Y/%m/%d"),
+            self.rng.u32(..)
+        );
         let agent = format!("[{}]", record["userAgent"].as_str().unwrap_or("aws-cli/2"));
         record.insert("userAgent".into(), json!(agent));
-        record.insert("requestParameters".into(), json!({"bucketName": bucket,
-            "Host": format!("{bucket}.s3.{}.amazonaws.com", self.region), "key": key}));
+        record.insert(
+            "requestParameters".into(),
+            json!({"bucketName": bucket,
+            "Host": format!("{bucket}.s3.{}.amazonaws.com", self.region), "key": key}),
+        );
         record.insert("responseElements".into(), Value::Null);
-        record.insert("additionalEventData".into(), json!({
-            "SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
-            "bytesTransferredIn": 0, "bytesTransferredOut": self.rng.u32(..1_000_000),
-            "AuthenticationMethod": "AuthHeader", "x-amz-id-2": self.key_id(""),
-        }));
-        let request_id: String = (0..16).map(|_| ALNUM[self.rng.usize(..26)] as char).collect();
+        record.insert(
+            "additionalEventData".into(),
+            json!({
+                "SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
+                "bytesTransferredIn": 0, "bytesTransferredOut": self.rng.u32(..1_000_000),
+                "AuthenticationMethod": "AuthHeader", "x-amz-id-2": self.key_id(""),
+            }),
+        );
+        let request_id: String = (0..16)
+            .map(|_| ALNUM[self.rng.usize(..26)] as char)
+            .collect();
         record.insert("requestID".into(), json!(request_id));
         record.insert("managementEvent".into(), json!(false));
         record.insert("eventCategory".into(), json!("Data"));
@@ -392,7 +451,10 @@ impl<'a> EventFactory<'a> {
             {"accountId": self.account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")},
         ]));
         if self.rng.u8(..4) == 0 {
-            record.insert("vpcEndpointId".into(), json!(format!("vpce-{:017x}", self.rng.u64(..))));
+            record.insert(
+                "vpcEndpointId".into(),
+                json!(format!("vpce-{:017x}", self.rng.u64(..))),
+            );
             record.insert("vpcEndpointAccountId".into(), json!(self.account));
         }
         if anonymous {
@@ -403,8 +465,19 @@ impl<'a> EventFactory<'a> {
     }
 
     fn console_sign_in(&mut self, time: DateTime<Utc>) -> Map<String, Value> {
-        let name = ["ConsoleLogin", "ConsoleLogin", "ConsoleLogin", "SwitchRole", "CheckMfa"][self.rng.usize(..5)];
-        let api = Api { source: "signin.amazonaws.com", name, read_only: false, weight: 1 };
+        let name = [
+            "ConsoleLogin",
+            "ConsoleLogin",
+            "ConsoleLogin",
+            "SwitchRole",
+            "CheckMfa",
+        ][self.rng.usize(..5)];
+        let api = Api {
+            source: "signin.amazonaws.com",
+            name,
+            read_only: false,
+            weight: 1,
+        };
         let root = self.rng.u8(..10) == 0;
         let mut identity = if root {
             json!({"type": "Root", "principalId": self.account, "arn": format!("arn:aws:iam::{}:root", self.account),
@@ -428,9 +501,12 @@ impl<'a> EventFactory<'a> {
             "ConsoleLogin" => {
                 let outcome = if failed { "Failure" } else { "Success" };
                 record.insert("responseElements".into(), json!({"ConsoleLogin": outcome}));
-                record.insert("additionalEventData".into(), json!({
+                record.insert(
+                    "additionalEventData".into(),
+                    json!({
                     "LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs",
-                    "MobileVersion": "No", "MFAUsed": mfa}));
+                    "MobileVersion": "No", "MFAUsed": mfa}),
+                );
                 if failed {
                     // Sign-in failures have an errorMessage and no errorCode.
                     record.insert("errorMessage".into(), json!("Failed authentication"));
@@ -438,19 +514,30 @@ impl<'a> EventFactory<'a> {
             }
             "CheckMfa" => {
                 record.insert("responseElements".into(), json!({"CheckMfa": "Success"}));
-                record.insert("additionalEventData".into(), json!({"MfaType": "Virtual MFA"}));
+                record.insert(
+                    "additionalEventData".into(),
+                    json!({"MfaType": "Virtual MFA"}),
+                );
             }
             _ => {
                 record.insert("responseElements".into(), json!({"SwitchRole": "Success"}));
-                record.insert("additionalEventData".into(), json!({"SwitchFrom": self.arn("user/alice"),
-                    "RedirectTo": "https://console.aws.amazon.com/"}));
+                record.insert(
+                    "additionalEventData".into(),
+                    json!({"SwitchFrom": self.arn("user/alice"),
+                    "RedirectTo": "https://console.aws.amazon.com/"}),
+                );
             }
         }
         record
     }
 
     fn service_event(&mut self, time: DateTime<Utc>) -> Map<String, Value> {
-        let api = Api { source: "kms.amazonaws.com", name: "RotateKey", read_only: false, weight: 1 };
+        let api = Api {
+            source: "kms.amazonaws.com",
+            name: "RotateKey",
+            read_only: false,
+            weight: 1,
+        };
         let identity = json!({"accountId": self.account, "invokedBy": "kms.amazonaws.com"});
         let mut record = self.base(time, &api, identity, &Caller::Service("kms.amazonaws.com"));
         record.insert("sourceIPAddress".into(), json!("AWS Internal"));
@@ -459,14 +546,25 @@ impl<'a> EventFactory<'a> {
         record.insert("responseElements".into(), Value::Null);
         let key_id = self.uuid();
         let key = format!("arn:aws:kms:{}:{}:key/{key_id}", self.region, self.account);
-        record.insert("resources".into(), json!([{"ARN": key, "accountId": self.account, "type": "AWS::KMS::Key"}]));
-        record.insert("serviceEventDetails".into(), json!({"keyRotationStatus": "Succeeded", "rotationType": "AUTOMATIC"}));
+        record.insert(
+            "resources".into(),
+            json!([{"ARN": key, "accountId": self.account, "type": "AWS::KMS::Key"}]),
+        );
+        record.insert(
+            "serviceEventDetails".into(),
+            json!({"keyRotationStatus": "Succeeded", "rotationType": "AUTOMATIC"}),
+        );
         record
     }
 
     /// A network-activity (VPC endpoint) event for the `CloudTrail-NetworkActivity` folder.
     pub fn network_event(&mut self, time: DateTime<Utc>) -> Value {
-        let api = Api { source: "kms.amazonaws.com", name: "ListKeys", read_only: true, weight: 1 };
+        let api = Api {
+            source: "kms.amazonaws.com",
+            name: "ListKeys",
+            read_only: true,
+            weight: 1,
+        };
         let session = format!("i-{:017x}", self.rng.u64(..));
         let identity = self.assumed_role("app-role", &session, time, false);
         let mut record = self.base(time, &api, identity, &Caller::Machine);
@@ -478,11 +576,17 @@ impl<'a> EventFactory<'a> {
         record.insert("requestParameters".into(), Value::Null);
         record.insert("responseElements".into(), Value::Null);
         record.insert("sharedEventID".into(), json!(self.uuid()));
-        record.insert("vpcEndpointId".into(), json!(format!("vpce-{:017x}", self.rng.u64(..))));
+        record.insert(
+            "vpcEndpointId".into(),
+            json!(format!("vpce-{:017x}", self.rng.u64(..))),
+        );
         record.insert("vpcEndpointAccountId".into(), json!(self.account));
         if self.rng.u8(..3) == 0 {
             record.insert("errorCode".into(), json!("VpceAccessDenied"));
-            record.insert("errorMessage".into(), json!("The request was denied due to a VPC endpoint policy"));
+            record.insert(
+                "errorMessage".into(),
+                json!("The request was denied due to a VPC endpoint policy"),
+            );
         }
         Value::Object(record)
     }
@@ -490,8 +594,17 @@ impl<'a> EventFactory<'a> {
     /// An Insights Start and End record sharing one id, as AWS delivers them.
     pub fn insight_pair(&mut self, hour: DateTime<Utc>) -> Vec<Value> {
         let shared = self.uuid();
-        let arn = format!("arn:aws:sts::{}:assumed-role/ci-deployer/build-42", self.account);
-        let insight = |state: &str, average: f64, duration: u32, event_id: String, time: DateTime<Utc>, account: &str, region: &str| {
+        let arn = format!(
+            "arn:aws:sts::{}:assumed-role/ci-deployer/build-42",
+            self.account
+        );
+        let insight = |state: &str,
+                       average: f64,
+                       duration: u32,
+                       event_id: String,
+                       time: DateTime<Utc>,
+                       account: &str,
+                       region: &str| {
             json!({
                 "eventVersion": "1.07",
                 "eventTime": time_text(time),
@@ -530,7 +643,15 @@ impl<'a> EventFactory<'a> {
         let end_id = self.uuid();
         vec![
             insight("Start", 9.0, 1, start_id, start, self.account, self.region),
-            insight("End", 3.5, 12, end_id, start + Duration::minutes(12), self.account, self.region),
+            insight(
+                "End",
+                3.5,
+                12,
+                end_id,
+                start + Duration::minutes(12),
+                self.account,
+                self.region,
+            ),
         ]
     }
 }

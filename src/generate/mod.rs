@@ -134,8 +134,9 @@ pub fn generate(spec: &TrailSpec, out: &Path) -> io::Result<TrailStats> {
                 counters: &counters,
                 quirk_files: spec.extras && task == 0,
             };
-            let mut rng =
-                fastrand::Rng::with_seed(spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ task as u64);
+            let mut rng = fastrand::Rng::with_seed(
+                spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ task as u64,
+            );
             writer.write(&mut rng)
         })?;
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -179,8 +180,8 @@ impl HourWriter<'_> {
     fn write(&self, rng: &mut fastrand::Rng) -> io::Result<()> {
         let weekend = self.hour.weekday().number_from_monday() >= 6;
         let total_weight: f64 = (0..24).map(|h| hour_weight(h, weekend)).sum();
-        let per_stream = self.spec.events_per_day as f64
-            / (self.spec.accounts * self.spec.regions.len()) as f64;
+        let per_stream =
+            self.spec.events_per_day as f64 / (self.spec.accounts * self.spec.regions.len()) as f64;
         let expected = per_stream * hour_weight(self.hour.hour(), weekend) / total_weight;
         let count = expected.floor() as u64 + u64::from(rng.f64() < expected.fract());
         let mut factory = EventFactory::new(self.account, self.accounts, self.region, rng);
@@ -219,7 +220,9 @@ impl HourWriter<'_> {
             let target = factory.rng().usize(w + 1..12);
             windows[target].extend(copies);
         }
-        self.counters.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        self.counters
+            .duplicates
+            .fetch_add(duplicates, Ordering::Relaxed);
         let mut files = Vec::new();
         for (w, mut records) in windows.into_iter().enumerate() {
             let delivered = self.hour
@@ -239,17 +242,31 @@ impl HourWriter<'_> {
         }
         if !late.is_empty() {
             let delivered = self.hour + Duration::hours(i64::from(factory.rng().u8(2..30)));
-            files.push(LogFile { folder: "CloudTrail", delivered, records: late });
+            files.push(LogFile {
+                folder: "CloudTrail",
+                delivered,
+                records: late,
+            });
         }
         if !network.is_empty() {
             let delivered = self.hour + Duration::minutes(62);
-            files.push(LogFile { folder: "CloudTrail-NetworkActivity", delivered, records: network });
+            files.push(LogFile {
+                folder: "CloudTrail-NetworkActivity",
+                delivered,
+                records: network,
+            });
         }
         if self.spec.extras && self.hour.hour() == 12 {
             let insights = factory.insight_pair(self.hour);
-            self.counters.insights.fetch_add(insights.len() as u64, Ordering::Relaxed);
+            self.counters
+                .insights
+                .fetch_add(insights.len() as u64, Ordering::Relaxed);
             let delivered = self.hour + Duration::minutes(45);
-            files.push(LogFile { folder: "CloudTrail-Insight", delivered, records: insights });
+            files.push(LogFile {
+                folder: "CloudTrail-Insight",
+                delivered,
+                records: insights,
+            });
         }
         let mut written = Vec::new();
         for (i, file) in files.iter().enumerate() {
@@ -312,8 +329,12 @@ impl HourWriter<'_> {
         };
         fs::write(dir.join(&name), &bytes)?;
         self.counters.log_files.fetch_add(1, Ordering::Relaxed);
-        self.counters.json_bytes.fetch_add(json.len() as u64, Ordering::Relaxed);
-        self.counters.file_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.counters
+            .json_bytes
+            .fetch_add(json.len() as u64, Ordering::Relaxed);
+        self.counters
+            .file_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(name)
     }
 

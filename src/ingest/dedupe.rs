@@ -38,11 +38,13 @@ pub fn dedupe_key(event_id: Option<&str>, source: &str, index: u64) -> u128 {
 }
 
 type Keys = Mutex<HashSet<u128>>;
+/// A partition's keys, loaded once by whichever worker needs them first.
+type LoadedKeys = Arc<OnceLock<Result<Keys, String>>>;
 
 /// The keys of every partition a run has touched, shared by its workers.
 pub struct Dedupe<'a> {
     lake: &'a Lake,
-    partitions: Mutex<HashMap<Partition, Arc<OnceLock<Result<Keys, String>>>>>,
+    partitions: Mutex<HashMap<Partition, LoadedKeys>>,
     removed: AtomicU64,
 }
 
@@ -143,7 +145,10 @@ mod tests {
 
     #[test]
     fn keys_prefer_the_event_id() {
-        assert_eq!(dedupe_key(Some("a"), "f1", 0), dedupe_key(Some("a"), "f2", 9));
+        assert_eq!(
+            dedupe_key(Some("a"), "f1", 0),
+            dedupe_key(Some("a"), "f2", 9)
+        );
         assert_ne!(dedupe_key(None, "f1", 0), dedupe_key(None, "f1", 1));
         assert_ne!(dedupe_key(None, "f1", 0), dedupe_key(None, "f2", 0));
         assert_eq!(dedupe_key(None, "f1", 3), dedupe_key(None, "f1", 3));

@@ -10,18 +10,22 @@ mod worker;
 
 pub use dedupe::dedupe_key;
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use self::dedupe::Dedupe;
 use self::worker::{Shared, Worker, WorkerOutput};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
-use crate::lake::{Lake, Manifest, SourceStatus, Transaction, commit, recover};
+use crate::lake::{Lake, Manifest, OutputEntry, SourceStatus, Transaction, commit, recover};
+use crate::sink::{Partition, TakenPartition};
 use crate::source::{Route, Source, SourceObject};
 
 /// How an ingest run behaves.
@@ -147,7 +151,8 @@ pub fn ingest(
         .build()
         .map_err(|err| Error::Usage(format!("cannot start {} threads: {err}", options.threads)))?;
     for chunk in transactions(&plan, options.commit_every) {
-        let transaction = pool.install(|| run_transaction(&lake, source, chunk, options, progress))?;
+        let transaction =
+            pool.install(|| run_transaction(&lake, source, chunk, options, progress))?;
         let (transaction, stats) = transaction;
         summary.add(&transaction, &stats);
         commit(&lake, &mut manifest, transaction)?;
@@ -158,7 +163,11 @@ pub fn ingest(
 }
 
 /// The objects to read, largest first (so the last task of a run is a short one).
-fn plan(source: &dyn Source, manifest: &Manifest, summary: &mut IngestSummary) -> Vec<SourceObject> {
+fn plan(
+    source: &dyn Source,
+    manifest: &Manifest,
+    summary: &mut IngestSummary,
+) -> Vec<SourceObject> {
     let listing = source.list();
     summary.ignored = listing.ignored;
     for error in listing.errors {
@@ -254,10 +263,13 @@ fn run_transaction(
             while !stop.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(object) = objects.get(i) else { break };
-                let table = object.route.table().expect("the plan holds only tables' objects");
+                let table = object
+                    .route
+                    .table()
+                    .expect("the plan holds only tables' objects");
                 worker.process(object, table)?;
             }
-            worker.finish()
+            Ok(worker.finish())
         })();
         if result.is_err() {
             stop.store(true, Ordering::Relaxed);
@@ -266,6 +278,7 @@ fn run_transaction(
     });
     let mut merged = WorkerOutput::default();
     let mut first_error = None;
+    let mut leftovers: BTreeMap<Partition, TakenPartition> = BTreeMap::new();
     for result in outputs.into_inner().expect("a worker panicked") {
         match result {
             Ok(out) => {
@@ -274,8 +287,35 @@ fn run_transaction(
                 merged.rejects.extend(out.rejects);
                 merged.raw_bytes += out.raw_bytes;
                 merged.json_bytes += out.json_bytes;
+                for taken in out.leftovers {
+                    match leftovers.entry(taken.partition) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(taken);
+                        }
+                        Entry::Occupied(mut slot) => {
+                            let merged = slot.get_mut();
+                            merged.batches.extend(taken.batches);
+                            merged.keys.extend(taken.keys);
+                        }
+                    }
+                }
             }
             Err(err) => first_error = first_error.or(Some(err)),
+        }
+    }
+    // What the workers still held is written as one file per partition, partitions in parallel.
+    if first_error.is_none() {
+        let written: Vec<Result<Option<OutputEntry>>> = leftovers
+            .into_values()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|taken| shared.stage(taken, "final"))
+            .collect();
+        for output in written {
+            match output {
+                Ok(output) => merged.outputs.extend(output),
+                Err(err) => first_error = first_error.or(Some(err)),
+            }
         }
     }
     if let Some(err) = first_error {
@@ -283,12 +323,9 @@ fn run_transaction(
         let _ = std::fs::remove_dir_all(&shared.staging);
         return Err(err);
     }
-    if let Some(rejects) = rejects::stage_rejects(
-        lake,
-        &txid,
-        merged.rejects,
-        started_at.timestamp_millis(),
-    )? {
+    if let Some(rejects) =
+        rejects::stage_rejects(lake, &txid, merged.rejects, started_at.timestamp_millis())?
+    {
         merged.outputs.push(rejects);
     }
     merged.sources.sort_by(|a, b| a.key.cmp(&b.key));

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{
+    Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow::datatypes::Int64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::Xxh3;
@@ -49,7 +51,8 @@ fn existing_keys(lake: &Lake) -> Result<HashSet<u128>> {
             .and_then(|builder| builder.build())
             .map_err(|err| Error::parquet(&path, err))?;
         for batch in reader {
-            let batch = batch.map_err(|err| Error::LakeData(format!("{}: {err}", path.display())))?;
+            let batch =
+                batch.map_err(|err| Error::LakeData(format!("{}: {err}", path.display())))?;
             let sources = batch.column(0).as_string::<i32>();
             let indexes = batch.column(1).as_primitive::<Int64Type>();
             let reasons = batch.column(3).as_string::<i32>();
@@ -85,11 +88,21 @@ pub fn stage_rejects(
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from_iter_values(fresh.iter().map(|r| &r.source))),
-            Arc::new(Int64Array::from_iter(fresh.iter().map(|r| r.index.map(|i| i as i64)))),
-            Arc::new(Int64Array::from_iter(fresh.iter().map(|r| r.offset.map(|o| o as i64)))),
-            Arc::new(StringArray::from_iter_values(fresh.iter().map(|r| &r.reason))),
-            Arc::new(StringArray::from_iter(fresh.iter().map(|r| r.raw.as_deref()))),
+            Arc::new(StringArray::from_iter_values(
+                fresh.iter().map(|r| &r.source),
+            )),
+            Arc::new(Int64Array::from_iter(
+                fresh.iter().map(|r| r.index.map(|i| i as i64)),
+            )),
+            Arc::new(Int64Array::from_iter(
+                fresh.iter().map(|r| r.offset.map(|o| o as i64)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                fresh.iter().map(|r| &r.reason),
+            )),
+            Arc::new(StringArray::from_iter(
+                fresh.iter().map(|r| r.raw.as_deref()),
+            )),
             Arc::new(
                 TimestampMillisecondArray::from(vec![rejected_at_ms; rows]).with_timezone("UTC"),
             ),

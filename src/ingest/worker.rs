@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
+use super::Progress;
 use super::dedupe::{Dedupe, dedupe_key};
 use super::rejects::Reject;
-use super::Progress;
 use crate::decode::{self, DecodeLimits, RecordSplitter};
 use crate::error::Result;
 use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
@@ -46,6 +46,8 @@ pub struct WorkerOutput {
     pub raw_bytes: u64,
     /// Decompressed JSON bytes read.
     pub json_bytes: u64,
+    /// Rows still buffered at the end, merged across workers into one file per partition.
+    pub leftovers: Vec<TakenPartition>,
 }
 
 /// An ingest thread's state.
@@ -83,8 +85,16 @@ impl<'s, 'a> Worker<'s, 'a> {
             rejected: 0,
             error: None,
         };
+        let rejects_before = self.out.rejects.len();
         let failure = self.read_object(object, table, &mut entry)?;
         if let Some((reason, offset)) = failure {
+            // All or nothing: the object is retried whole, so none of its rows or record
+            // rejects are kept (rows already written for an object larger than the memory
+            // budget are de-duplicated by the retry).
+            self.buffers.rollback_object();
+            self.out.rejects.truncate(rejects_before);
+            entry.events = 0;
+            entry.rejected = 0;
             entry.status = SourceStatus::Failed;
             self.out.rejects.push(Reject {
                 source: object.key.clone(),
@@ -96,6 +106,13 @@ impl<'s, 'a> Worker<'s, 'a> {
             entry.error = Some(reason);
         } else if entry.rejected > 0 {
             entry.status = SourceStatus::Partial;
+        }
+        self.buffers.commit_object();
+        while self.buffers.over_budget() {
+            let Some(taken) = self.buffers.take_largest() else {
+                break;
+            };
+            self.write(taken)?;
         }
         self.shared.progress.advance(object.size);
         self.out.sources.push(entry);
@@ -121,6 +138,7 @@ impl<'s, 'a> Worker<'s, 'a> {
         let gzip = decoded.gzip;
         let mut splitter = RecordSplitter::new(decoded.reader, self.shared.limits.max_record_bytes);
         let mut failure = None;
+        let mut spilled = false;
         loop {
             let text = match splitter.next_record(&mut self.record) {
                 Ok(Some(text)) => text,
@@ -128,15 +146,17 @@ impl<'s, 'a> Worker<'s, 'a> {
                 Err(err) => {
                     let mut reason = err.to_string();
                     if gzip {
-                        reason.push_str(&format!(
-                            " (gzip input read to byte {})",
-                            raw_read.get()
-                        ));
+                        reason.push_str(&format!(" (gzip input read to byte {})", raw_read.get()));
                     }
-                    if entry.events + entry.rejected > 0 {
+                    let read = entry.events + entry.rejected;
+                    if spilled {
+                        reason.push_str(
+                            "; the file is larger than the memory budget, so records before it \
+                             were already written (the retry skips them as duplicates)",
+                        );
+                    } else if read > 0 {
                         reason.push_str(&format!(
-                            "; the {} records before it were read",
-                            entry.events + entry.rejected
+                            "; none of the {read} records before it were kept, the whole file is retried"
                         ));
                     }
                     failure = Some((reason, Some(splitter.offset())));
@@ -179,10 +199,11 @@ impl<'s, 'a> Worker<'s, 'a> {
                     });
                 }
             }
-            if self.buffers.over_budget() {
-                if let Some(taken) = self.buffers.take_largest() {
-                    self.write(taken)?;
-                }
+            if self.buffers.far_over_budget()
+                && let Some(taken) = self.buffers.take_largest()
+            {
+                self.write(taken)?;
+                spilled = true;
             }
         }
         self.out.raw_bytes += raw_read.get();
@@ -190,30 +211,37 @@ impl<'s, 'a> Worker<'s, 'a> {
         Ok(failure)
     }
 
-    /// Writes what is still buffered and hands over everything produced.
-    pub fn finish(mut self) -> Result<WorkerOutput> {
-        for taken in self.buffers.take_all() {
-            self.write(taken)?;
-        }
-        Ok(self.out)
+    /// Hands over everything produced, with the rows still buffered as leftovers.
+    pub fn finish(mut self) -> WorkerOutput {
+        self.out.leftovers = self.buffers.take_all();
+        self.out
     }
 
     fn write(&mut self, taken: TakenPartition) -> Result<()> {
-        let keep = self.shared.dedupe.keep(taken.partition, &taken.keys)?;
+        let name = format!("{:02}{:04}", self.id, self.files_written);
+        self.files_written += 1;
+        if let Some(output) = self.shared.stage(taken, &name)? {
+            self.out.outputs.push(output);
+        }
+        Ok(())
+    }
+}
+
+impl Shared<'_> {
+    /// Writes the new rows of a partition to a staged file named after the transaction and
+    /// `name`; `None` when every row was a duplicate.
+    pub fn stage(&self, taken: TakenPartition, name: &str) -> Result<Option<OutputEntry>> {
+        let keep = self.dedupe.keep(taken.partition, &taken.keys)?;
         let rows = keep.iter().filter(|k| **k).count() as u64;
         if rows == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let path = format!(
-            "{}/part-{}-{:02}{:04}.parquet",
+            "{}/part-{}-{name}.parquet",
             Lake::partition_dir(taken.partition.table, taken.partition.day),
-            self.shared.txid,
-            self.id,
-            self.files_written
+            self.txid,
         );
-        self.files_written += 1;
-        let bytes = write_sorted(&self.shared.staging.join(&path), &taken.batches, &keep)?;
-        self.out.outputs.push(OutputEntry { path, rows, bytes });
-        Ok(())
+        let bytes = write_sorted(&self.staging.join(&path), &taken.batches, &keep)?;
+        Ok(Some(OutputEntry { path, rows, bytes }))
     }
 }

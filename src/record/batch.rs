@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
     ArrayRef, BooleanBuilder, Int64Builder, ListArray, RecordBatch, StringBuilder, StructArray,
     TimestampMillisecondBuilder,
 };
-use arrow::array::builder::NullBufferBuilder;
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields};
 
@@ -26,7 +26,10 @@ pub struct EventBatchBuilder {
 impl Default for EventBatchBuilder {
     fn default() -> Self {
         Self {
-            columns: RECORD.iter().map(|field| Column::new(&field.kind)).collect(),
+            columns: RECORD
+                .iter()
+                .map(|field| Column::new(&field.kind))
+                .collect(),
             source_file: StringBuilder::new(),
             source_index: Int64Builder::new(),
             unmapped: StringBuilder::new(),

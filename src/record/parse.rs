@@ -256,7 +256,8 @@ impl<'de> Visitor<'de> for StructSeed<'_> {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        self.ctx.refuse("an object", format_args!("string {}", quoted(v)));
+        self.ctx
+            .refuse("an object", format_args!("string {}", quoted(v)));
         Ok(None)
     }
 
@@ -507,7 +508,10 @@ mod tests {
         .unwrap();
         assert_eq!(record.event_time_ms(), 1_709_632_800_000);
         assert_eq!(record.event_id(), Some("abc"));
-        assert!(matches!(&record.fields[0], Some(Value::Str(Cow::Borrowed("1.08")))));
+        assert!(matches!(
+            &record.fields[0],
+            Some(Value::Str(Cow::Borrowed("1.08")))
+        ));
         assert_eq!(record.fields[18], Some(Value::Bool(false)));
         let Some(Value::Struct(identity)) = &record.fields[1] else {
             panic!("userIdentity is a struct")
@@ -551,22 +555,44 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            (r#"{"eventTime":"2024-03-05T10:00:00Z","eventName":5}"#, "field `eventName`: expected a string, found number 5"),
-            (r#"{"eventTime":"yesterday"}"#, "field `eventTime`: expected an ISO-8601 time string, found string \"yesterday\""),
-            (r#"{"eventTime":"2024-03-05T10:00:00Z","userIdentity":"root"}"#, "field `userIdentity`: expected an object, found string \"root\""),
-            (r#"{"eventTime":"2024-03-05T10:00:00Z","userIdentity":{"sessionContext":{"attributes":{"mfaAuthenticated":"maybe"}}}}"#,
-             "field `userIdentity.sessionContext.attributes.mfaAuthenticated`: expected \"true\" or \"false\", found string \"maybe\""),
-            (r#"{"eventTime":"2024-03-05T10:00:00Z","resources":[null]}"#, "field `resources`: expected an array of objects, found a null element"),
-            (r#"{"eventTime":"2024-03-05T10:00:00Z","readOnly":1}"#, "field `readOnly`: expected a boolean, found number 1"),
+            (
+                r#"{"eventTime":"2024-03-05T10:00:00Z","eventName":5}"#,
+                "field `eventName`: expected a string, found number 5",
+            ),
+            (
+                r#"{"eventTime":"yesterday"}"#,
+                "field `eventTime`: expected an ISO-8601 time string, found string \"yesterday\"",
+            ),
+            (
+                r#"{"eventTime":"2024-03-05T10:00:00Z","userIdentity":"root"}"#,
+                "field `userIdentity`: expected an object, found string \"root\"",
+            ),
+            (
+                r#"{"eventTime":"2024-03-05T10:00:00Z","userIdentity":{"sessionContext":{"attributes":{"mfaAuthenticated":"maybe"}}}}"#,
+                "field `userIdentity.sessionContext.attributes.mfaAuthenticated`: expected \"true\" or \"false\", found string \"maybe\"",
+            ),
+            (
+                r#"{"eventTime":"2024-03-05T10:00:00Z","resources":[null]}"#,
+                "field `resources`: expected an array of objects, found a null element",
+            ),
+            (
+                r#"{"eventTime":"2024-03-05T10:00:00Z","readOnly":1}"#,
+                "field `readOnly`: expected a boolean, found number 1",
+            ),
             (r#"{"eventName":"x"}"#, "record has no eventTime"),
-            (r#"{"eventTime":"2024-03-05T10:00:00Z","eventID":"a","eventID":"b"}"#, "field `eventID`: expected each key once, found a second occurrence"),
+            (
+                r#"{"eventTime":"2024-03-05T10:00:00Z","eventID":"a","eventID":"b"}"#,
+                "field `eventID`: expected each key once, found a second occurrence",
+            ),
         ];
         for (json, reason) in cases {
             assert_eq!(parse(json).unwrap_err(), reason, "{json}");
         }
-        assert!(parse(r#"{"eventTime":"2024-03-05T10:00:00Z",}"#)
-            .unwrap_err()
-            .starts_with("invalid JSON: "));
+        assert!(
+            parse(r#"{"eventTime":"2024-03-05T10:00:00Z",}"#)
+                .unwrap_err()
+                .starts_with("invalid JSON: ")
+        );
     }
 
     #[test]

@@ -45,15 +45,15 @@ fn cell(field: &Field, array: &dyn Array, row: usize) -> Result<Option<Json>, St
         Kind::Json => serde_json::from_str(downcast::<StringArray>(array)?.value(row))
             .map_err(|err| format!("column `{}` is not JSON: {err}", field.column_name()))?,
         Kind::Bool => Json::Bool(downcast::<BooleanArray>(array)?.value(row)),
-        Kind::BoolText => {
-            Json::String(downcast::<BooleanArray>(array)?.value(row).to_string())
-        }
+        Kind::BoolText => Json::String(downcast::<BooleanArray>(array)?.value(row).to_string()),
         Kind::Time => Json::String(format_time(
             downcast::<TimestampMillisecondArray>(array)?.value(row),
         )),
         Kind::Struct(members) => struct_object(members, downcast::<StructArray>(array)?, row)?,
         Kind::List(members) => {
-            let list = array.as_list_opt::<i32>().ok_or("a list column is not a list")?;
+            let list = array
+                .as_list_opt::<i32>()
+                .ok_or("a list column is not a list")?;
             let items = list.value(row);
             let items = downcast::<StructArray>(items.as_ref())?;
             (0..items.len())
@@ -127,12 +127,18 @@ mod tests {
             "resources":[{"ARN":"a"},{"ARN":"b","extra":1,"type":null}],
             "requestParameters":{"Key":"v","key":"w","n":1.50},"responseElements":null,
             "sessionCredentialFromConsole":"true","userAgent":"caf\u00e9 \ud83d\ude00"}"#;
-        assert_eq!(round_trip(json), serde_json::from_str::<Json>(json).unwrap());
+        assert_eq!(
+            round_trip(json),
+            serde_json::from_str::<Json>(json).unwrap()
+        );
     }
 
     #[test]
     fn empty_list_and_empty_struct_survive() {
         let json = r#"{"eventTime":"2024-01-01T00:00:00Z","resources":[],"tlsDetails":{}}"#;
-        assert_eq!(round_trip(json), serde_json::from_str::<Json>(json).unwrap());
+        assert_eq!(
+            round_trip(json),
+            serde_json::from_str::<Json>(json).unwrap()
+        );
     }
 }

@@ -14,10 +14,14 @@ pub fn parse_time(text: &str) -> Option<i64> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.timestamp_millis());
     }
-    ["%Y%m%dT%H%M%SZ", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|time| time.and_utc().timestamp_millis())
+    [
+        "%Y%m%dT%H%M%SZ",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|time| time.and_utc().timestamp_millis())
 }
 
 /// The fast path for `YYYY-MM-DDTHH:MM:SSZ`, the form of nearly every CloudTrail time.
@@ -68,7 +72,11 @@ mod tests {
 
     #[test]
     fn canonical_round_trip() {
-        for text in ["2024-03-05T10:00:00Z", "1970-01-01T00:00:00Z", "2024-02-29T23:59:59Z"] {
+        for text in [
+            "2024-03-05T10:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59Z",
+        ] {
             assert_eq!(format_time(parse_time(text).unwrap()), text);
         }
         assert_eq!(parse_time("2024-02-30T00:00:00Z"), None);

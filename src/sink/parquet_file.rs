@@ -22,7 +22,9 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 fn writer_properties(sorted_by_time: bool) -> WriterProperties {
     let builder = WriterProperties::builder()
         // zstd(1): about zstd(3)'s size at two thirds of the time (TOOLCHAIN.md 3.3).
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("level 1 is valid"),
+        ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("trailq {}", env!("CARGO_PKG_VERSION")));
@@ -45,7 +47,9 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Resu
     let mut order: Vec<(i64, u32, u32)> = Vec::with_capacity(keep.len());
     let mut row_number = 0;
     for (b, batch) in batches.iter().enumerate() {
-        let times = batch.column(EVENT_TIME).as_primitive::<TimestampMillisecondType>();
+        let times = batch
+            .column(EVENT_TIME)
+            .as_primitive::<TimestampMillisecondType>();
         for (r, time) in times.values().iter().enumerate() {
             if keep[row_number] {
                 order.push((*time, b as u32, r as u32));
@@ -86,8 +90,12 @@ fn write_file(
         std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
     }
     let file = File::create(path).map_err(|err| Error::io(path, err))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(sorted_by_time)))
-        .map_err(|err| Error::parquet(path, err))?;
+    let mut writer = ArrowWriter::try_new(
+        file,
+        schema.clone(),
+        Some(writer_properties(sorted_by_time)),
+    )
+    .map_err(|err| Error::parquet(path, err))?;
     for batch in batches {
         writer
             .write(&batch?)

@@ -59,7 +59,9 @@ pub fn route(key: &str) -> Route {
         .and_then(|at| {
             let rest = &parts[at + 1..];
             match rest {
-                [org, _account, folder, ..] if org.starts_with("o-") && folder.starts_with("CloudTrail") => {
+                [org, _account, folder, ..]
+                    if org.starts_with("o-") && folder.starts_with("CloudTrail") =>
+                {
                     Some(*folder)
                 }
                 [_account, folder, ..] => Some(*folder),
@@ -81,12 +83,30 @@ mod tests {
     #[test]
     fn routes_by_folder() {
         let cases = [
-            ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/f.json.gz", Route::Events),
-            ("p/q/AWSLogs/111122223333/CloudTrail-NetworkActivity/us-east-1/2024/03/05/f.json.gz", Route::Events),
-            ("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/03/05/f.json.gz", Route::Insights),
-            ("AWSLogs/o-abc123def4/111122223333/CloudTrail-Digest/us-east-1/2024/03/05/f.json.gz", Route::Digest),
-            ("AWSLogs/o-abc123def4/111122223333/CloudTrail-Insight/eu-west-1/2024/03/05/f", Route::Insights),
-            ("AWSLogs/111122223333/CloudTrail-Aggregated/us-east-1/2024/03/05/f.json.gz", Route::Aggregated),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/f.json.gz",
+                Route::Events,
+            ),
+            (
+                "p/q/AWSLogs/111122223333/CloudTrail-NetworkActivity/us-east-1/2024/03/05/f.json.gz",
+                Route::Events,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/03/05/f.json.gz",
+                Route::Insights,
+            ),
+            (
+                "AWSLogs/o-abc123def4/111122223333/CloudTrail-Digest/us-east-1/2024/03/05/f.json.gz",
+                Route::Digest,
+            ),
+            (
+                "AWSLogs/o-abc123def4/111122223333/CloudTrail-Insight/eu-west-1/2024/03/05/f",
+                Route::Insights,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail-Aggregated/us-east-1/2024/03/05/f.json.gz",
+                Route::Aggregated,
+            ),
             ("exports/cloudtrail/f.json", Route::Events),
             ("AWSLogs/f.json", Route::Events),
         ];

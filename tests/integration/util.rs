@@ -1,0 +1,244 @@
+//! Helpers shared by the integration tests: running the real binary, reading inputs with an
+//! independent reader, and reading the lake back.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use flate2::read::MultiGzDecoder;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+use trailq::record::rebuild_record;
+
+/// Runs `trailq` with `args`.
+pub fn trailq(args: &[&str]) -> Output {
+    trailq_with_env(args, &[])
+}
+
+/// Runs `trailq` with `args` and extra environment variables.
+pub fn trailq_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trailq"));
+    command.args(args).env_remove("TRAILQ_FAILPOINT");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("trailq runs")
+}
+
+/// Runs `trailq ingest SOURCE --lake LAKE --json [extra]`, returning exit code, summary, stderr.
+pub fn ingest(source: &Path, lake: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec![
+        "ingest",
+        source.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let output = trailq(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let summary = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("no JSON summary ({err}); stderr:\n{stderr}"));
+    (output.status.code().unwrap_or(-1), summary, stderr)
+}
+
+/// A temporary directory with a canonical path (lineage records canonical paths).
+pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap();
+    (dir, path)
+}
+
+/// Every file below `dir`, sorted.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// One input record: its file, its index, and its JSON.
+pub struct InputRecord {
+    pub file: String,
+    pub index: u64,
+    pub json: Value,
+}
+
+/// Reads every log file under `dir` (not digests) with serde_json alone: the test oracle.
+pub fn read_inputs(dir: &Path) -> Vec<InputRecord> {
+    let mut records = Vec::new();
+    for path in files_below(dir) {
+        let text = path.to_string_lossy().into_owned();
+        if text.contains("CloudTrail-Digest") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut plain = Vec::new();
+            MultiGzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut plain)
+                .unwrap();
+            bytes = plain;
+        }
+        let document: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|err| panic!("{text} is not JSON: {err}"));
+        for (index, record) in document["Records"].as_array().unwrap().iter().enumerate() {
+            records.push(InputRecord {
+                file: text.clone(),
+                index: index as u64,
+                json: record.clone(),
+            });
+        }
+    }
+    records
+}
+
+/// Reads every Parquet file of a lake table.
+pub fn read_table(lake: &Path, table: &str) -> Vec<RecordBatch> {
+    files_below(&lake.join(table))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .flat_map(|path| {
+            let file = File::open(&path).unwrap();
+            ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|batch| batch.unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// One row of `events` or `insights`, rebuilt.
+pub struct LakeRow {
+    pub file: String,
+    pub index: u64,
+    pub event_id: Option<String>,
+    pub json: Value,
+}
+
+/// Every row of a table, rebuilt into its CloudTrail JSON.
+pub fn read_rows(lake: &Path, table: &str) -> Vec<LakeRow> {
+    let mut rows = Vec::new();
+    for batch in read_table(lake, table) {
+        let files = batch
+            .column_by_name("sourcefile")
+            .unwrap()
+            .as_string::<i32>();
+        let indexes = batch
+            .column_by_name("sourceindex")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let ids = batch.column_by_name("eventid").unwrap().as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            rows.push(LakeRow {
+                file: files.value(row).to_string(),
+                index: indexes.value(row) as u64,
+                event_id: ids.is_valid(row).then(|| ids.value(row).to_string()),
+                json: rebuild_record(&batch, row).unwrap(),
+            });
+        }
+    }
+    rows
+}
+
+/// Asserts that every row rebuilds to exactly the input record it names, and returns the
+/// inputs by (file, index) for further checks.
+pub fn assert_rows_rebuild_inputs(
+    rows: &[LakeRow],
+    inputs: &[InputRecord],
+) -> HashMap<(String, u64), Value> {
+    let by_position: HashMap<(String, u64), Value> = inputs
+        .iter()
+        .map(|r| ((r.file.clone(), r.index), r.json.clone()))
+        .collect();
+    for row in rows {
+        let input = by_position
+            .get(&(row.file.clone(), row.index))
+            .unwrap_or_else(|| panic!("row names no input: {} #{}", row.file, row.index));
+        assert_eq!(
+            &row.json, input,
+            "{} #{} does not rebuild",
+            row.file, row.index
+        );
+    }
+    by_position
+}
+
+/// The number of rows of the rejects table.
+pub fn reject_count(lake: &Path) -> usize {
+    read_table(lake, "rejects")
+        .iter()
+        .map(|b| b.num_rows())
+        .sum()
+}
+
+/// (file, record index) of every rejected record.
+pub fn rejected_positions(lake: &Path) -> std::collections::HashSet<(String, u64)> {
+    let mut positions = std::collections::HashSet::new();
+    for batch in read_table(lake, "rejects") {
+        let files = batch
+            .column_by_name("sourcefile")
+            .unwrap()
+            .as_string::<i32>();
+        let indexes = batch
+            .column_by_name("sourceindex")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            if indexes.is_valid(row) {
+                positions.insert((files.value(row).to_string(), indexes.value(row) as u64));
+            }
+        }
+    }
+    positions
+}
+
+/// Every published Parquet file under the lake's tables, with sizes (to detect changes).
+pub fn published_files(lake: &Path) -> Vec<(PathBuf, u64)> {
+    files_below(lake)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("/_trailq/"))
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|p| {
+            let size = std::fs::metadata(&p).unwrap().len();
+            (p, size)
+        })
+        .collect()
+}
+
+/// The shared public samples, when present (tests skip without them).
+pub fn shared_samples() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/cloudtrail-public");
+    dir.is_dir().then(|| dir.canonicalize().unwrap())
+}
+
+/// Writes `text` gzipped to `path`, creating folders.
+pub fn write_gz(path: &Path, text: &[u8]) {
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(text).unwrap();
+    std::fs::write(path, encoder.finish().unwrap()).unwrap();
+}
