@@ -42,7 +42,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         &bar,
     )?;
     log::info!(
-        "ingested {} events ({} duplicates removed) into {}",
+        "ingested {} records, events and Insights ({} duplicates removed), into {}",
         summary.events,
         summary.duplicates,
         lake.display()

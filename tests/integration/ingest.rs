@@ -268,3 +268,26 @@ fn real_events_round_trip() {
         assert_eq!(wanted, present, "{name}");
     }
 }
+
+/// The README's first command: generate, ingest and query, on a fresh folder.
+#[test]
+fn demo_runs_end_to_end() {
+    let (_dir, root) = temp_dir();
+    let dir = root.join("demo");
+    let output = trailq(&["demo", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("| event_date | events |"), "{stdout}");
+    assert!(stdout.contains("| AssumedRole "), "{stdout}");
+    let lake = dir.join("lake");
+    let records = read_rows(&lake, "events").len() + read_rows(&lake, "insights").len();
+    assert!(
+        stderr.contains(&format!("ingested {records} records")),
+        "{stderr}"
+    );
+    // Running it again finds nothing new.
+    let again = trailq(&["demo", dir.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("ingested 0 records"));
+}

@@ -3,5 +3,6 @@
 mod bad_input;
 mod crash;
 mod ingest;
+mod readme;
 mod roundtrip;
 mod util;
