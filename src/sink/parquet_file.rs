@@ -8,9 +8,11 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::record::schema::{EVENT_TIME, event_time_leaf_index};
@@ -67,7 +69,7 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Resu
             .map(|&(_, b, r)| (b as usize, r as usize))
             .collect();
         let arrays = columns
-            .iter()
+            .par_iter()
             .map(|column| interleave(column, &indices))
             .collect::<Result<Vec<ArrayRef>, _>>()?;
         Ok(RecordBatch::try_new(schema.clone(), arrays)?)
@@ -80,6 +82,8 @@ pub fn write_batches(path: &Path, schema: &SchemaRef, batches: Vec<RecordBatch>)
     write_file(path, schema, false, batches.into_iter().map(Ok))
 }
 
+/// Writes each batch as one row group, encoding its columns in parallel on the rayon pool, so
+/// one large partition still uses every core.
 fn write_file(
     path: &Path,
     schema: &SchemaRef,
@@ -89,21 +93,40 @@ fn write_file(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
     }
+    let parquet = |err| Error::parquet(path, err);
     let file = File::create(path).map_err(|err| Error::io(path, err))?;
-    let mut writer = ArrowWriter::try_new(
+    // ArrowWriter sets up the file (schema, the embedded Arrow schema, properties); the row
+    // groups are then encoded column by column in parallel.
+    let (mut writer, factory) = ArrowWriter::try_new(
         file,
         schema.clone(),
         Some(writer_properties(sorted_by_time)),
     )
-    .map_err(|err| Error::parquet(path, err))?;
-    for batch in batches {
-        writer
-            .write(&batch?)
-            .map_err(|err| Error::parquet(path, err))?;
+    .and_then(ArrowWriter::into_serialized_writer)
+    .map_err(parquet)?;
+    for (row_group, batch) in batches.enumerate() {
+        let batch = batch?;
+        let mut leaves = Vec::new();
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, column).map_err(parquet)?);
+        }
+        let writers = factory.create_column_writers(row_group).map_err(parquet)?;
+        let chunks = writers
+            .into_par_iter()
+            .zip(leaves.into_par_iter())
+            .map(|(mut writer, leaf)| {
+                writer.write(&leaf)?;
+                writer.close()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(parquet)?;
+        let mut group = writer.next_row_group().map_err(parquet)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group).map_err(parquet)?;
+        }
+        group.close().map_err(parquet)?;
     }
-    let file = writer
-        .into_inner()
-        .map_err(|err| Error::parquet(path, err))?;
+    let file = writer.into_inner().map_err(parquet)?;
     file.sync_all().map_err(|err| Error::io(path, err))?;
     let bytes = file.metadata().map_err(|err| Error::io(path, err))?.len();
     Ok(bytes)
