@@ -2,7 +2,7 @@
 //! finishes the job exactly.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -55,14 +55,20 @@ fn ingest_args<'a>(trail: &'a Path, lake: &'a Path) -> Vec<&'a str> {
     ]
 }
 
-#[test]
-fn a_crash_in_each_commit_window_loses_and_duplicates_nothing() {
-    let (_dir, root) = temp_dir();
+/// A generated trail and the event keys an uninterrupted ingest of it gives.
+fn trail_and_reference() -> (tempfile::TempDir, PathBuf, PathBuf, HashSet<String>) {
+    let (dir, root) = temp_dir();
     let trail = root.join("trail");
     generate(&spec(), &trail).unwrap();
     let reference = root.join("reference");
     assert_eq!(ingest(&trail, &reference, &[]).0, 0);
     let expected = unique_keys(&reference);
+    (dir, root, trail, expected)
+}
+
+#[test]
+fn a_crash_in_each_commit_window_loses_and_duplicates_nothing() {
+    let (_dir, root, trail, expected) = trail_and_reference();
 
     for failpoint in ["before-commit", "after-commit", "mid-publish"] {
         let lake = root.join(failpoint);
@@ -94,12 +100,7 @@ fn a_crash_in_each_commit_window_loses_and_duplicates_nothing() {
 
 #[test]
 fn kill_at_random_instants_then_rerun_is_exact() {
-    let (_dir, root) = temp_dir();
-    let trail = root.join("trail");
-    generate(&spec(), &trail).unwrap();
-    let reference = root.join("reference");
-    assert_eq!(ingest(&trail, &reference, &[]).0, 0);
-    let expected = unique_keys(&reference);
+    let (_dir, root, trail, expected) = trail_and_reference();
 
     let mut rng = fastrand::Rng::with_seed(5);
     for attempt in 0..4 {

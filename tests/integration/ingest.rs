@@ -52,14 +52,12 @@ fn generated_trail_round_trips_once_per_event() {
     let (code, summary, stderr) = ingest(&trail, &lake, &["--threads", "2"]);
     assert_eq!(code, 0, "{stderr}");
 
-    let inputs = read_inputs(&trail);
-    let (events_in, insights_in): (Vec<_>, Vec<_>) = inputs
-        .into_iter()
-        .partition(|r| !r.file.contains("CloudTrail-Insight"));
-    let events = read_rows(&lake, "events");
-    let insights = read_rows(&lake, "insights");
-    assert_rows_rebuild_inputs(&events, &events_in);
-    assert_rows_rebuild_inputs(&insights, &insights_in);
+    let RoundTrip {
+        events_in,
+        events,
+        insights,
+        ..
+    } = check_round_trip(&trail, &lake);
 
     // One row per event: exactly the distinct inputs, none twice.
     let keys = row_keys(&events);
@@ -217,14 +215,12 @@ fn real_events_round_trip() {
         let lake = root.join("lake");
         let source = samples.join(name).join("AWSLogs");
         let (code, summary, stderr) = ingest(&source, &lake, &[]);
-        let inputs = read_inputs(&source);
-        let (events_in, insights_in): (Vec<_>, Vec<_>) = inputs
-            .into_iter()
-            .partition(|r| !r.file.contains("CloudTrail-Insight"));
-        let events = read_rows(&lake, "events");
-        let insights = read_rows(&lake, "insights");
-        assert_rows_rebuild_inputs(&events, &events_in);
-        assert_rows_rebuild_inputs(&insights, &insights_in);
+        let RoundTrip {
+            events_in,
+            insights_in,
+            events,
+            insights,
+        } = check_round_trip(&source, &lake);
 
         let rejected = summary["rejected"].as_u64().unwrap();
         assert_eq!(code, if rejected > 0 { 2 } else { 0 }, "{name}: {stderr}");

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::Int64Type;
 use flate2::read::MultiGzDecoder;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -136,18 +136,24 @@ pub struct LakeRow {
     pub json: Value,
 }
 
+/// The lineage columns of a batch: source file and record index.
+fn lineage(batch: &RecordBatch) -> (&StringArray, &Int64Array) {
+    let files = batch
+        .column_by_name("sourcefile")
+        .unwrap()
+        .as_string::<i32>();
+    let indexes = batch
+        .column_by_name("sourceindex")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    (files, indexes)
+}
+
 /// Every row of a table, rebuilt into its CloudTrail JSON.
 pub fn read_rows(lake: &Path, table: &str) -> Vec<LakeRow> {
     let mut rows = Vec::new();
     for batch in read_table(lake, table) {
-        let files = batch
-            .column_by_name("sourcefile")
-            .unwrap()
-            .as_string::<i32>();
-        let indexes = batch
-            .column_by_name("sourceindex")
-            .unwrap()
-            .as_primitive::<Int64Type>();
+        let (files, indexes) = lineage(&batch);
         let ids = batch.column_by_name("eventid").unwrap().as_string::<i32>();
         for row in 0..batch.num_rows() {
             rows.push(LakeRow {
@@ -161,12 +167,8 @@ pub fn read_rows(lake: &Path, table: &str) -> Vec<LakeRow> {
     rows
 }
 
-/// Asserts that every row rebuilds to exactly the input record it names, and returns the
-/// inputs by (file, index) for further checks.
-pub fn assert_rows_rebuild_inputs(
-    rows: &[LakeRow],
-    inputs: &[InputRecord],
-) -> HashMap<(String, u64), Value> {
+/// Asserts that every row rebuilds to exactly the input record it names.
+fn assert_rows_rebuild_inputs(rows: &[LakeRow], inputs: &[InputRecord]) {
     let by_position: HashMap<(String, u64), Value> = inputs
         .iter()
         .map(|r| ((r.file.clone(), r.index), r.json.clone()))
@@ -181,7 +183,31 @@ pub fn assert_rows_rebuild_inputs(
             row.file, row.index
         );
     }
-    by_position
+}
+
+/// A lake read back next to the inputs it came from, every row checked against its input.
+pub struct RoundTrip {
+    pub events_in: Vec<InputRecord>,
+    pub insights_in: Vec<InputRecord>,
+    pub events: Vec<LakeRow>,
+    pub insights: Vec<LakeRow>,
+}
+
+/// Reads `source` and `lake`, and asserts that every row rebuilds to the input it names.
+pub fn check_round_trip(source: &Path, lake: &Path) -> RoundTrip {
+    let (events_in, insights_in): (Vec<_>, Vec<_>) = read_inputs(source)
+        .into_iter()
+        .partition(|r| !r.file.contains("CloudTrail-Insight"));
+    let events = read_rows(lake, "events");
+    let insights = read_rows(lake, "insights");
+    assert_rows_rebuild_inputs(&events, &events_in);
+    assert_rows_rebuild_inputs(&insights, &insights_in);
+    RoundTrip {
+        events_in,
+        insights_in,
+        events,
+        insights,
+    }
 }
 
 /// The number of rows of the rejects table.
@@ -196,14 +222,7 @@ pub fn reject_count(lake: &Path) -> usize {
 pub fn rejected_positions(lake: &Path) -> std::collections::HashSet<(String, u64)> {
     let mut positions = std::collections::HashSet::new();
     for batch in read_table(lake, "rejects") {
-        let files = batch
-            .column_by_name("sourcefile")
-            .unwrap()
-            .as_string::<i32>();
-        let indexes = batch
-            .column_by_name("sourceindex")
-            .unwrap()
-            .as_primitive::<Int64Type>();
+        let (files, indexes) = lineage(&batch);
         for row in 0..batch.num_rows() {
             if indexes.is_valid(row) {
                 positions.insert((files.value(row).to_string(), indexes.value(row) as u64));
