@@ -58,6 +58,9 @@ pub enum Error {
     /// A query failed.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A query failed, with a hint for the user.
+    #[error("{0}")]
+    Query(String),
     /// The command line asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),

@@ -12,6 +12,7 @@ pub mod lake;
 pub mod record;
 pub mod sink;
 pub mod source;
+pub mod sql;
 
 /// Test hook for the crash-safety tests: aborts the process at the named point of a commit when
 /// the `TRAILQ_FAILPOINT` environment variable names it. Costs one environment lookup per commit.

@@ -8,6 +8,7 @@ mod demo;
 mod generate;
 mod ingest;
 mod progress;
+mod query;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ enum Command {
     Ingest(ingest::IngestArgs),
     Generate(generate::GenerateArgs),
     Demo(demo::DemoArgs),
+    Query(query::QueryArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Query(args) => query::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

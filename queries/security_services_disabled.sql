@@ -1,0 +1,16 @@
+-- title: Security services disabled
+-- purpose: GuardDuty, AWS Config, Security Hub, Access Analyzer and Macie turned off or their
+--   findings suppressed (CIS CloudWatch.9 and the usual defence-evasion set).
+-- params: since (time, default 30d), until (time, default now)
+-- columns: eventtime, account, awsregion, principal, eventsource, eventname, errorcode
+-- detection: high
+SELECT eventtime, recipientaccountid AS account, awsregion, principal(useridentity) AS principal,
+       eventsource, eventname, errorcode
+FROM events
+WHERE ((eventsource = 'guardduty.amazonaws.com' AND eventname IN ('DeleteDetector', 'UpdateDetector', 'DisassociateFromMasterAccount', 'DisassociateFromAdministratorAccount', 'CreateFilter', 'DeleteMembers', 'StopMonitoringMembers'))
+    OR (eventsource = 'config.amazonaws.com' AND eventname IN ('StopConfigurationRecorder', 'DeleteConfigurationRecorder', 'DeleteDeliveryChannel', 'DeleteConfigRule'))
+    OR (eventsource = 'securityhub.amazonaws.com' AND eventname IN ('DisableSecurityHub', 'BatchDisableStandards', 'DeleteInsight', 'DisableImportFindingsForProduct'))
+    OR (eventsource = 'access-analyzer.amazonaws.com' AND eventname = 'DeleteAnalyzer')
+    OR (eventsource = 'macie2.amazonaws.com' AND eventname = 'DisableMacie'))
+  AND eventtime >= $since AND eventtime < $until
+ORDER BY eventtime

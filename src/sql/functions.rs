@@ -1,0 +1,325 @@
+//! SQL functions a CloudTrail analyst needs: the parts of an ARN, the principal behind an event,
+//! and IP-in-CIDR. One registry feeds both the session and `trailq query --functions`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, StructArray};
+use arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+
+use crate::record::schema::{RECORD, data_type};
+
+/// A function's documentation, as `trailq query --functions` prints it.
+pub struct FunctionDoc {
+    /// Call signature.
+    pub signature: &'static str,
+    /// What it returns.
+    pub description: &'static str,
+    /// An example call and its result.
+    pub example: &'static str,
+}
+
+/// Every trailq SQL function (JSON functions come from `datafusion-functions-json`).
+pub const FUNCTIONS: &[FunctionDoc] = &[
+    FunctionDoc {
+        signature: "arn_partition(arn)",
+        description: "the partition of an ARN (aws, aws-cn, aws-us-gov)",
+        example: "arn_partition('arn:aws:iam::111122223333:user/alice') = 'aws'",
+    },
+    FunctionDoc {
+        signature: "arn_service(arn)",
+        description: "the service of an ARN",
+        example: "arn_service('arn:aws:iam::111122223333:user/alice') = 'iam'",
+    },
+    FunctionDoc {
+        signature: "arn_region(arn)",
+        description: "the region of an ARN (null for global resources)",
+        example: "arn_region('arn:aws:lambda:eu-west-1:111122223333:function:f') = 'eu-west-1'",
+    },
+    FunctionDoc {
+        signature: "arn_account(arn)",
+        description: "the account id of an ARN (null when it has none, as for S3 buckets)",
+        example: "arn_account('arn:aws:iam::111122223333:user/alice') = '111122223333'",
+    },
+    FunctionDoc {
+        signature: "arn_resource_type(arn)",
+        description: "the resource type: the resource part up to its first / or : (S3: bucket or object)",
+        example: "arn_resource_type('arn:aws:sts::111122223333:assumed-role/admin/s') = 'assumed-role'",
+    },
+    FunctionDoc {
+        signature: "arn_resource_name(arn)",
+        description: "the resource after its type (S3: the bucket, or bucket/key)",
+        example: "arn_resource_name('arn:aws:iam::111122223333:role/ops/deployer') = 'ops/deployer'",
+    },
+    FunctionDoc {
+        signature: "arn_role_name(arn)",
+        description: "the role name of a role or assumed-role ARN (null otherwise)",
+        example: "arn_role_name('arn:aws:sts::111122223333:assumed-role/admin/session') = 'admin'",
+    },
+    FunctionDoc {
+        signature: "principal(useridentity)",
+        description: "who acted, as one string: the role ARN for assumed roles, the user ARN for users \
+                      and root, the service for AWS services, else the best identifier there is",
+        example: "principal(useridentity) = 'arn:aws:iam::111122223333:role/admin'",
+    },
+    FunctionDoc {
+        signature: "ip_in_cidr(address, cidr)",
+        description: "whether an IPv4 or IPv6 address is in a CIDR block (or equals an address); \
+                      null when the address is not an IP (sourceipaddress can be a service name)",
+        example: "ip_in_cidr('203.0.113.9', '203.0.113.0/24') = true",
+    },
+];
+
+/// A function of one string.
+type StringFn = fn(&str) -> Option<String>;
+
+/// Registers every trailq function on the session.
+pub fn register(ctx: &SessionContext) {
+    let strings: [(&str, StringFn); 7] = [
+        ("arn_partition", |arn| arn_part(arn, 1)),
+        ("arn_service", |arn| arn_part(arn, 2)),
+        ("arn_region", |arn| arn_part(arn, 3)),
+        ("arn_account", |arn| arn_part(arn, 4)),
+        ("arn_resource_type", |arn| resource(arn).map(|(t, _)| t)),
+        ("arn_resource_name", |arn| resource(arn).map(|(_, n)| n)),
+        ("arn_role_name", role_name),
+    ];
+    for (name, f) in strings {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| map_strings(args, f)),
+        ));
+    }
+    let identity = data_type(&RECORD[1].kind);
+    ctx.register_udf(create_udf(
+        "principal",
+        vec![identity],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(principal_udf),
+    ));
+    ctx.register_udf(create_udf(
+        "ip_in_cidr",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(ip_in_cidr_udf),
+    ));
+}
+
+fn arrays(args: &[ColumnarValue]) -> Result<Vec<ArrayRef>> {
+    let rows = args
+        .iter()
+        .find_map(|arg| match arg {
+            ColumnarValue::Array(array) => Some(array.len()),
+            ColumnarValue::Scalar(_) => None,
+        })
+        .unwrap_or(1);
+    args.iter().map(|arg| arg.to_array(rows)).collect()
+}
+
+fn map_strings(args: &[ColumnarValue], f: StringFn) -> Result<ColumnarValue> {
+    let arrays = arrays(args)?;
+    let input = arrays[0].as_string::<i32>();
+    let out: StringArray = input.iter().map(|v| v.and_then(f)).collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+/// Field `n` (from 0) of `arn:partition:service:region:account:resource`; `None` when empty.
+fn arn_part(arn: &str, n: usize) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    if parts.next() != Some("arn") {
+        return None;
+    }
+    parts
+        .nth(n - 1)
+        .filter(|part| !part.is_empty())
+        .map(str::to_string)
+}
+
+/// The resource type and name of an ARN.
+fn resource(arn: &str) -> Option<(String, String)> {
+    let service = arn_part(arn, 2)?;
+    let resource = arn.splitn(6, ':').nth(5)?;
+    if service == "s3" {
+        let kind = if resource.contains('/') {
+            "object"
+        } else {
+            "bucket"
+        };
+        return Some((kind.to_string(), resource.to_string()));
+    }
+    match resource.find(['/', ':']) {
+        Some(at) => Some((resource[..at].to_string(), resource[at + 1..].to_string())),
+        None => Some((resource.to_string(), String::new())),
+    }
+}
+
+fn role_name(arn: &str) -> Option<String> {
+    let (kind, name) = resource(arn)?;
+    match kind.as_str() {
+        // assumed-role/<role>/<session>
+        "assumed-role" => name.split('/').next().map(str::to_string),
+        // role/<path>/<role>
+        "role" => name.rsplit('/').next().map(str::to_string),
+        _ => None,
+    }
+    .filter(|name| !name.is_empty())
+}
+
+fn child<'a>(identity: &'a StructArray, name: &str) -> Option<&'a StringArray> {
+    identity
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+}
+
+fn text(array: Option<&StringArray>, row: usize) -> Option<&str> {
+    array.filter(|a| a.is_valid(row)).map(|a| a.value(row))
+}
+
+fn principal_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let arrays = arrays(args)?;
+    let identity = arrays[0]
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or_else(|| DataFusionError::Plan("principal() takes the useridentity column".into()))?;
+    let kind = child(identity, "type");
+    let arn = child(identity, "arn");
+    let invoked_by = child(identity, "invokedby");
+    let principal_id = child(identity, "principalid");
+    let user_name = child(identity, "username");
+    let account = child(identity, "accountid");
+    let issuer_arn = identity
+        .column_by_name("sessioncontext")
+        .and_then(|c| c.as_any().downcast_ref::<StructArray>())
+        .and_then(|c| c.column_by_name("sessionissuer"))
+        .and_then(|c| c.as_any().downcast_ref::<StructArray>())
+        .map(|issuer| (issuer, child(issuer, "arn")));
+    let on_behalf = identity
+        .column_by_name("onbehalfof")
+        .and_then(|c| c.as_any().downcast_ref::<StructArray>())
+        .and_then(|c| child(c, "userid"));
+    let out: StringArray = (0..identity.len())
+        .map(|row| {
+            if identity.is_null(row) {
+                return None;
+            }
+            let issuer = issuer_arn
+                .and_then(|(issuer, arn)| issuer.is_valid(row).then(|| text(arn, row)).flatten());
+            match text(kind, row) {
+                Some("AssumedRole") => issuer.or(text(arn, row)).map(str::to_string),
+                Some("AWSService") => text(invoked_by, row).map(str::to_string),
+                Some("IdentityCenterUser") => {
+                    text(on_behalf, row).map(|user| format!("identitycenter:{user}"))
+                }
+                Some("SAMLUser") | Some("WebIdentityUser") => {
+                    text(user_name, row).map(str::to_string)
+                }
+                _ => None,
+            }
+            .or_else(|| text(arn, row).map(str::to_string))
+            .or_else(|| text(invoked_by, row).map(str::to_string))
+            .or_else(|| {
+                text(principal_id, row)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+            })
+            .or_else(|| text(user_name, row).map(str::to_string))
+            .or_else(|| text(account, row).map(|a| format!("account:{a}")))
+        })
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+/// Whether `address` is in `cidr` (an address alone is a /32 or /128).
+fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
+    let address: IpAddr = address.trim().parse().ok()?;
+    let (network, bits) = match cidr.trim().split_once('/') {
+        Some((network, bits)) => (network.parse::<IpAddr>().ok()?, bits.parse::<u32>().ok()?),
+        None => {
+            let network: IpAddr = cidr.trim().parse().ok()?;
+            (network, if network.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let (address, network, width) = match (address, network) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
+        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return Some(false),
+    };
+    if bits > width {
+        return None;
+    }
+    let shift = width - bits;
+    Some(bits == 0 || (address >> shift) == (network >> shift))
+}
+
+fn ip_in_cidr_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let arrays = arrays(args)?;
+    let addresses = arrays[0].as_string::<i32>();
+    let cidrs = arrays[1].as_string::<i32>();
+    let out: BooleanArray = addresses
+        .iter()
+        .zip(cidrs.iter())
+        .map(|(a, c)| in_cidr(a?, c?))
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_parts() {
+        let user = "arn:aws:iam::111122223333:user/alice";
+        assert_eq!(arn_part(user, 2).as_deref(), Some("iam"));
+        assert_eq!(arn_part(user, 3), None);
+        assert_eq!(arn_part(user, 4).as_deref(), Some("111122223333"));
+        assert_eq!(arn_part("not an arn", 2), None);
+        assert_eq!(resource(user), Some(("user".into(), "alice".into())));
+        let function = "arn:aws:lambda:eu-west-1:111122223333:function:ingest";
+        assert_eq!(
+            resource(function),
+            Some(("function".into(), "ingest".into()))
+        );
+        assert_eq!(
+            resource("arn:aws:s3:::bucket"),
+            Some(("bucket".into(), "bucket".into()))
+        );
+        assert_eq!(
+            resource("arn:aws:s3:::bucket/a/b"),
+            Some(("object".into(), "bucket/a/b".into()))
+        );
+    }
+
+    #[test]
+    fn role_names() {
+        assert_eq!(
+            role_name("arn:aws:sts::1:assumed-role/admin/sess").as_deref(),
+            Some("admin")
+        );
+        assert_eq!(
+            role_name("arn:aws:iam::1:role/path/deployer").as_deref(),
+            Some("deployer")
+        );
+        assert_eq!(role_name("arn:aws:iam::1:user/alice"), None);
+    }
+
+    #[test]
+    fn cidr_matching() {
+        assert_eq!(in_cidr("203.0.113.9", "203.0.113.0/24"), Some(true));
+        assert_eq!(in_cidr("203.0.114.9", "203.0.113.0/24"), Some(false));
+        assert_eq!(in_cidr("10.1.2.3", "0.0.0.0/0"), Some(true));
+        assert_eq!(in_cidr("10.1.2.3", "10.1.2.3"), Some(true));
+        assert_eq!(in_cidr("2001:db8::1", "2001:db8::/32"), Some(true));
+        assert_eq!(in_cidr("2001:db8::1", "10.0.0.0/8"), Some(false));
+        assert_eq!(in_cidr("AWS Internal", "10.0.0.0/8"), None);
+        assert_eq!(in_cidr("10.0.0.1", "10.0.0.0/33"), None);
+    }
+}
