@@ -1,6 +1,7 @@
 //! Integration tests: the real `trailq` binary on generated, hostile and real CloudTrail data.
 
 mod bad_input;
+mod canned;
 mod crash;
 mod ingest;
 mod readme;
