@@ -9,6 +9,7 @@ mod generate;
 mod ingest;
 mod progress;
 mod query;
+mod shell;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     Demo(demo::DemoArgs),
     Query(query::QueryArgs),
+    Shell(shell::ShellArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(args),
+        Command::Shell(args) => shell::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -13,7 +13,7 @@ use crate::sql::canned::{self, CannedQuery};
 use crate::sql::functions::FUNCTIONS;
 use crate::sql::output::{self, Format};
 use crate::sql::params::{bind, bind_text, parse_assignment};
-use crate::sql::{explain, open_session};
+use crate::sql::{execute, open_session};
 
 /// Run SQL over the lake: ad hoc, from a file, or a canned investigation by name.
 ///
@@ -107,15 +107,7 @@ pub fn run(args: QueryArgs) -> Result<u8> {
             Some(query) => bind(&query.params, &args.params, Utc::now())?,
             None => bind_text(&args.params),
         };
-        let frame = ctx.sql(&sql).await.map_err(explain)?;
-        let frame = if params.is_empty() {
-            frame
-        } else {
-            frame.with_param_values(params).map_err(explain)?
-        };
-        let schema = frame.schema().inner().clone();
-        let batches = frame.collect().await.map_err(explain)?;
-        Ok::<_, Error>((schema, batches))
+        execute(&ctx, &sql, params).await
     })?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     output::write(

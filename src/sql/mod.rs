@@ -6,9 +6,11 @@ pub mod functions;
 pub mod output;
 pub mod params;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -16,6 +18,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
 use crate::lake::{Lake, REJECTS};
@@ -73,17 +76,89 @@ fn with_event_date(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Adds what a user can do next to a query error: identifiers are lower case, and the close
-/// column names.
+/// Plans and runs one statement, binding `$name` parameters, and collects its result.
+pub async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+    params: HashMap<String, ScalarValue>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let frame = ctx.sql(sql).await.map_err(explain)?;
+    let frame = if params.is_empty() {
+        frame
+    } else {
+        frame.with_param_values(params).map_err(explain)?
+    };
+    let schema = frame.schema().inner().clone();
+    let batches = frame.collect().await.map_err(explain)?;
+    Ok((schema, batches))
+}
+
+/// Adds what a user can do next to a query error: for an unknown column, the close names (and
+/// that identifiers are lower case).
 pub fn explain(err: datafusion::error::DataFusionError) -> Error {
     let message = err.to_string();
-    let hint = if message.contains("No field named")
-        && message.chars().any(|c| c.is_ascii_uppercase())
-    {
-        "\nhint: column names are CloudTrail's field names in lower case (eventname, useridentity.arn); \
-         quoted identifiers such as \"eventName\" keep their case, so leave them unquoted"
-    } else {
-        ""
-    };
+    let hint = unknown_column(&message)
+        .map(|(name, valid)| column_hint(name, &valid))
+        .unwrap_or_default();
     Error::Query(format!("{message}{hint}"))
+}
+
+/// The unknown name and the valid fields of a "No field named" error.
+fn unknown_column(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = &message[message.find("No field named ")? + "No field named ".len()..];
+    let name = rest
+        .split(['.', ' ', '\n'])
+        .next()?
+        .trim_matches(['"', '\'']);
+    let valid = message
+        .split("Valid fields are ")
+        .nth(1)
+        .map(|list| {
+            list.trim_end_matches(['.', '\n'])
+                .split(", ")
+                .map(|field| field.rsplit('.').next().unwrap_or(field).trim_matches('"'))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((name, valid))
+}
+
+fn column_hint(name: &str, valid: &[&str]) -> String {
+    let lower = name.to_ascii_lowercase();
+    let mut hint = String::new();
+    if lower != name {
+        hint.push_str(&format!(
+            "\nhint: column names are CloudTrail's field names in lower case: write {lower}, unquoted \
+             (a quoted \"{name}\" keeps its case)"
+        ));
+    }
+    let mut close: Vec<(f64, &str)> = valid
+        .iter()
+        .map(|field| (strsim::jaro_winkler(&lower, field), *field))
+        .filter(|(score, field)| *score > 0.8 && *field != lower)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0));
+    if !close.is_empty() {
+        let names: Vec<&str> = close.iter().take(3).map(|(_, field)| *field).collect();
+        hint.push_str(&format!("\nhint: did you mean {}?", names.join(", ")));
+    }
+    hint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_columns_get_hints() {
+        let message = "Schema error: No field named \"eventName\". Valid fields are events.eventname, events.eventsource, events.useridentity.";
+        let (name, valid) = unknown_column(message).unwrap();
+        assert_eq!(name, "eventName");
+        let hint = column_hint(name, &valid);
+        assert!(hint.contains("write eventname, unquoted"), "{hint}");
+        let hint = column_hint("eventsorce", &valid);
+        assert!(hint.contains("did you mean eventsource"), "{hint}");
+        assert!(!hint.contains("lower case"));
+        assert_eq!(column_hint("zzz", &valid), "");
+    }
 }

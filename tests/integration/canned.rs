@@ -616,3 +616,45 @@ fn query_errors_say_what_to_do() {
         "eventname\nStopLogging\n"
     );
 }
+
+#[test]
+fn shell_runs_statements_and_commands_and_survives_errors() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let (_dir, root) = temp_dir();
+    let lake = build_lake(&root);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trailq"))
+        .args(["shell", "--lake", lake.to_str().unwrap()])
+        .env("XDG_STATE_HOME", root.join("state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\d\n\\d rejects\nSELECT count(*) AS n\nFROM events\nWHERE eventname = 'StopLogging';\nSELECT eventsorce FROM events;\n\\nope\nSELECT 41 + 1 AS answer;\n\\q\nSELECT 'not reached';\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for table in ["| events ", "| insights ", "| rejects "] {
+        assert!(stdout.contains(table), "{stdout}");
+    }
+    assert!(
+        stdout.contains("| rejectedat  | Timestamp(ms, \"UTC\")"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| n |\n|---|\n| 1 |"), "{stdout}");
+    assert!(stderr.contains("did you mean eventsource"), "{stderr}");
+    assert!(stderr.contains("unknown command \\nope"), "{stderr}");
+    assert!(
+        stdout.contains("| 42     |"),
+        "an error does not end the session: {stdout}"
+    );
+    assert!(!stdout.contains("not reached"));
+    assert!(root.join("state/trailq/history").exists());
+}
