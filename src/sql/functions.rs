@@ -4,13 +4,16 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, StructArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, StringArray, StructArray, TimestampMillisecondArray,
+};
 use arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-use crate::record::schema::{RECORD, data_type};
+use crate::record::schema::{RECORD, data_type, timestamp_type};
+use crate::record::time::parse_time;
 
 /// A function's documentation, as `trailq query --functions` prints it.
 pub struct FunctionDoc {
@@ -66,6 +69,22 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         example: "principal(useridentity) = 'arn:aws:iam::111122223333:role/admin'",
     },
     FunctionDoc {
+        signature: "json_extract_scalar(json, path)",
+        description: "Athena's function: the scalar at a JSONPath ($.a.b, $.a[0], $['a']) as text; \
+                      null for objects, arrays and missing paths",
+        example: "json_extract_scalar(requestparameters, '$.bucketName') = 'my-bucket'",
+    },
+    FunctionDoc {
+        signature: "json_extract(json, path)",
+        description: "Athena's function: the JSON text at a JSONPath (objects and arrays too)",
+        example: "json_extract(requestparameters, '$.ipPermissions') LIKE '%0.0.0.0/0%'",
+    },
+    FunctionDoc {
+        signature: "from_iso8601_timestamp(text)",
+        description: "Athena's function: an ISO-8601 time as a UTC timestamp (eventtime already is one)",
+        example: "from_iso8601_timestamp('2024-03-05T10:00:00Z')",
+    },
+    FunctionDoc {
         signature: "ip_in_cidr(address, cidr)",
         description: "whether an IPv4 or IPv6 address is in a CIDR block (or equals an address); \
                       null when the address is not an IP (sourceipaddress can be a service name)",
@@ -103,6 +122,30 @@ pub fn register(ctx: &SessionContext) {
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(principal_udf),
+    ));
+    for (name, scalar_only) in [("json_extract_scalar", true), ("json_extract", false)] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8, DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| json_path_udf(args, scalar_only)),
+        ));
+    }
+    ctx.register_udf(create_udf(
+        "from_iso8601_timestamp",
+        vec![DataType::Utf8],
+        timestamp_type(),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = arrays(args)?;
+            let times: TimestampMillisecondArray = arrays[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.and_then(parse_time))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(times.with_timezone("UTC"))))
+        }),
     ));
     ctx.register_udf(create_udf(
         "ip_in_cidr",
@@ -237,6 +280,75 @@ fn principal_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Array(Arc::new(out)))
 }
 
+/// One step of a JSONPath.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses the JSONPath subset Athena users write: `$.a.b`, `$.a[0]`, `$['a b']`, `$["a"]`.
+fn parse_path(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(Step::Key(after[..end].to_string()));
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']')?;
+            let inside = after[..end].trim();
+            let quoted = inside
+                .strip_prefix('\'')
+                .and_then(|s| s.strip_suffix('\''))
+                .or_else(|| inside.strip_prefix('"').and_then(|s| s.strip_suffix('"')));
+            steps.push(match quoted {
+                Some(key) => Step::Key(key.to_string()),
+                None => Step::Index(inside.parse().ok()?),
+            });
+            rest = &after[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
+}
+
+fn json_path(json: &str, path: &str, scalar_only: bool) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    for step in parse_path(path)? {
+        value = match (step, value) {
+            (Step::Key(key), serde_json::Value::Object(mut map)) => map.remove(&key)?,
+            (Step::Index(i), serde_json::Value::Array(mut items)) if i < items.len() => {
+                items.swap_remove(i)
+            }
+            _ => return None,
+        };
+    }
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) if scalar_only => Some(text),
+        serde_json::Value::Object(_) | serde_json::Value::Array(_) if scalar_only => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn json_path_udf(args: &[ColumnarValue], scalar_only: bool) -> Result<ColumnarValue> {
+    let arrays = arrays(args)?;
+    let json = arrays[0].as_string::<i32>();
+    let paths = arrays[1].as_string::<i32>();
+    let out: StringArray = json
+        .iter()
+        .zip(paths.iter())
+        .map(|(json, path)| json_path(json?, path?, scalar_only))
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
 /// Whether `address` is in `cidr` (an address alone is a /32 or /128).
 fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
     let address: IpAddr = address.trim().parse().ok()?;
@@ -309,6 +421,23 @@ mod tests {
             Some("deployer")
         );
         assert_eq!(role_name("arn:aws:iam::1:user/alice"), None);
+    }
+
+    #[test]
+    fn json_paths() {
+        let json = r#"{"a":{"b":[{"c":"x"},{"c":2}]},"k y":true,"n":null}"#;
+        assert_eq!(json_path(json, "$.a.b[0].c", true).as_deref(), Some("x"));
+        assert_eq!(json_path(json, "$.a.b[1].c", true).as_deref(), Some("2"));
+        assert_eq!(json_path(json, "$['k y']", true).as_deref(), Some("true"));
+        assert_eq!(json_path(json, "$.a.b", true), None);
+        assert_eq!(
+            json_path(json, "$.a.b[1]", false).as_deref(),
+            Some(r#"{"c":2}"#)
+        );
+        assert_eq!(json_path(json, "$.n", true), None);
+        assert_eq!(json_path(json, "$.missing", false), None);
+        assert_eq!(json_path(json, "a.b", false), None);
+        assert_eq!(json_path("not json", "$.a", true), None);
     }
 
     #[test]

@@ -306,7 +306,7 @@ fn baseline() -> Vec<Value> {
     vec![record]
 }
 
-fn build_lake(root: &Path) -> std::path::PathBuf {
+pub fn build_lake(root: &Path) -> std::path::PathBuf {
     let logs = root.join("logs");
     write_gz(
         &logs.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/scenario.json.gz"),
@@ -322,7 +322,7 @@ fn build_lake(root: &Path) -> std::path::PathBuf {
     lake
 }
 
-fn run(lake: &Path, name: &str, params: &[&str]) -> Vec<Value> {
+pub fn run(lake: &Path, name: &str, params: &[&str]) -> Vec<Value> {
     let mut args = vec![
         "query",
         "--lake",

@@ -1,5 +1,6 @@
 //! Integration tests: the real `trailq` binary on generated, hostile and real CloudTrail data.
 
+mod athena;
 mod bad_input;
 mod canned;
 mod crash;
