@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 findings at or above the chosen severity (detect and report);
 //! 2 error, including an ingest that left any input incomplete.
 
+mod ddl;
 mod demo;
 mod generate;
 mod ingest;
@@ -42,6 +43,7 @@ enum Command {
     Demo(demo::DemoArgs),
     Query(query::QueryArgs),
     Shell(shell::ShellArgs),
+    Ddl(ddl::DdlArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(args),
         Command::Shell(args) => shell::run(args),
+        Command::Ddl(args) => ddl::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

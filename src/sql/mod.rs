@@ -2,6 +2,7 @@
 //! functions, and the canned investigations of `queries/`.
 
 pub mod canned;
+pub mod ddl;
 pub mod functions;
 pub mod output;
 pub mod params;

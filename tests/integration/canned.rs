@@ -658,3 +658,49 @@ fn shell_runs_statements_and_commands_and_survives_errors() {
     assert!(!stdout.contains("not reached"));
     assert!(root.join("state/trailq/history").exists());
 }
+
+/// `trailq ddl` names every column of the lake's Parquet files, for each engine.
+#[test]
+fn ddl_columns_match_the_lake() {
+    let (_dir, root) = temp_dir();
+    let lake = build_lake(&root);
+    let file = files_below(&lake.join("events"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(file).unwrap(),
+    )
+    .unwrap();
+    let mut expected: Vec<String> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    expected.push("event_date".into());
+    for engine in ["athena", "trino", "spark"] {
+        let output = trailq(&["ddl", "--lake", "s3://sec-lake/trailq/", "--engine", engine]);
+        assert!(output.status.success());
+        let text = String::from_utf8_lossy(&output.stdout);
+        let events = text.split("CREATE").nth(1).unwrap();
+        let mut columns: Vec<String> = events
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.contains(" = "))
+            .map(|l| {
+                l.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_matches(['`', '"'])
+                    .to_string()
+            })
+            .collect();
+        if engine == "athena" {
+            columns.push("event_date".into());
+            assert!(events.contains("PARTITIONED BY (`event_date` string)"));
+            assert!(events.contains("'storage.location.template' = 's3://sec-lake/trailq/events/event_date=${event_date}'"));
+        }
+        assert_eq!(columns, expected, "{engine}");
+        assert!(events.contains("useridentity"));
+    }
+}

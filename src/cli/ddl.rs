@@ -1,0 +1,27 @@
+//! `trailq ddl`: table definitions of the lake for Athena, Trino or Spark.
+
+use clap::Args;
+
+use super::EXIT_OK;
+use crate::error::Result;
+use crate::sql::ddl::{Engine, ddl};
+
+/// Print CREATE TABLE statements that make the lake queryable by a distributed engine.
+///
+/// The lake is plain Hive-partitioned Parquet: point Athena (partition projection on
+/// event_date, so no partitions to load), Trino or Spark at it when one machine is not enough.
+#[derive(Debug, Args)]
+pub struct DdlArgs {
+    /// Where the engine finds the lake: s3://bucket/prefix (or a path its workers can read).
+    #[arg(long)]
+    lake: String,
+    /// The engine.
+    #[arg(long, value_enum, default_value = "athena")]
+    engine: Engine,
+}
+
+/// Prints the statements.
+pub fn run(args: DdlArgs) -> Result<u8> {
+    print!("{}", ddl(args.engine, &args.lake));
+    Ok(EXIT_OK)
+}
