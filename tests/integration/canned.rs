@@ -704,3 +704,80 @@ fn ddl_columns_match_the_lake() {
         assert!(events.contains("useridentity"));
     }
 }
+
+/// Every output format carries the same rows; data on stdout, the row count on stderr.
+#[test]
+fn output_formats() {
+    let (_dir, root) = temp_dir();
+    let lake = build_lake(&root);
+    let sql = "SELECT eventname, eventtime, readonly FROM events WHERE eventsource = 'kms.amazonaws.com' \
+               AND eventname <> 'RotateKey' ORDER BY eventtime";
+    let out = |format: &str| {
+        let output = trailq(&[
+            "query",
+            "--lake",
+            lake.to_str().unwrap(),
+            sql,
+            "--format",
+            format,
+        ]);
+        assert!(output.status.success(), "{format}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("3 rows in"),
+            "{format}"
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(
+        out("csv"),
+        "eventname,eventtime,readonly\nScheduleKeyDeletion,2024-03-05T10:06:00Z,\nDisableKey,2024-03-05T10:06:01Z,\nDecrypt,2024-03-05T10:06:02Z,\n"
+    );
+    assert!(out("tsv").starts_with("eventname\teventtime\treadonly\nScheduleKeyDeletion\t"));
+    let json: Value = serde_json::from_str(&out("json")).unwrap();
+    assert_eq!(json[1]["eventname"], json!("DisableKey"));
+    let lines: Vec<Value> = out("ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["eventname"], json!("Decrypt"));
+    let table = out("table");
+    assert!(
+        table.starts_with("| eventname           | eventtime            | readonly |\n|-----"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| Decrypt             | 2024-03-05T10:06:02Z | NULL     |"),
+        "{table}"
+    );
+    let file = root.join("out.parquet");
+    let output = trailq(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        sql,
+        "--format",
+        "parquet",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&file).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 3);
+    let output = trailq(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        sql,
+        "--format",
+        "parquet",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("add --output FILE.parquet"));
+}
