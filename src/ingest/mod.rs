@@ -151,9 +151,8 @@ pub fn ingest(
         .build()
         .map_err(|err| Error::Usage(format!("cannot start {} threads: {err}", options.threads)))?;
     for chunk in transactions(&plan, options.commit_every) {
-        let transaction =
+        let (transaction, stats) =
             pool.install(|| run_transaction(&lake, source, chunk, options, progress))?;
-        let (transaction, stats) = transaction;
         summary.add(&transaction, &stats);
         commit(&lake, &mut manifest, transaction)?;
     }
