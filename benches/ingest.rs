@@ -196,27 +196,24 @@ fn ingest(source: &Path, lake: &Path, threads: usize) -> (f64, f64) {
     )
 }
 
-/// DuckDB converting the same gzipped files to zstd Parquet, timed inside Python.
+/// DuckDB converting the same gzipped files to zstd Parquet (`benches/duckdb_ingest.py`, timed
+/// inside Python); `None` when the duckdb package is missing.
 fn duckdb(trail: &Path, out: &Path, threads: usize) -> Option<f64> {
-    let script = format!(
-        "import duckdb, time\n\
-         con = duckdb.connect()\n\
-         con.execute('SET threads={threads}')\n\
-         con.execute('SET preserve_insertion_order=false')\n\
-         times = []\n\
-         for _ in range({RUNS}):\n\
-         \x20   start = time.perf_counter()\n\
-         \x20   con.execute(\"COPY (SELECT unnest(Records, recursive := true) FROM read_json_auto('{}/**/*.json.gz', maximum_object_size=268435456)) TO '{}' (FORMAT parquet, COMPRESSION zstd)\")\n\
-         \x20   times.append(time.perf_counter() - start)\n\
-         print(sorted(times)[len(times) // 2])\n",
-        trail.display(),
-        out.display()
-    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_ingest.py");
     let output = Command::new("python3")
-        .args(["-c", &script])
+        .arg(script)
+        .arg(trail)
+        .arg(threads.to_string())
+        .arg(RUNS.to_string())
+        .arg(out)
         .output()
         .ok()?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        println!(
+            "duckdb: skipped ({})",
+            stderr.lines().last().unwrap_or("no output")
+        );
         return None;
     }
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()

@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::value::RawValue;
 
 use super::schema::{EVENT_ID, EVENT_TIME, Field, Kind, RECORD};
-use super::time::{format_time, parse_time};
+use super::time::parse_time_form;
 
 /// A typed value of one mapped field.
 #[derive(Debug, Clone)]
@@ -194,15 +194,19 @@ impl<'de> Visitor<'de> for StructSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let fields = self.fields;
-        let mut slots: Slots<'de> = vec![None; fields.len()];
+        let mut slots: Slots<'de> = Vec::with_capacity(fields.len());
+        slots.resize_with(fields.len(), || None);
         let mut seen = 0u64;
         let mut overlay = Overlay::new();
         // Records from one producer share a key order: try the field after the last match first.
         let mut hint = 0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let position = (hint..fields.len())
-                .chain(0..hint)
-                .find(|&i| fields[i].key == key);
+            // Length and first byte rule out nearly every other key before a full compare.
+            let (length, first) = (key.len(), key.as_bytes().first().copied());
+            let position = (hint..fields.len()).chain(0..hint).find(|&i| {
+                let name = fields[i].key;
+                name.len() == length && name.as_bytes().first().copied() == first && name == key
+            });
             let Some(i) = position else {
                 let raw: &'de RawValue = map.next_value()?;
                 overlay.push((key, Patch::Raw(raw)));
@@ -380,9 +384,9 @@ impl<'de> FieldSeed<'_> {
                     (None, NULL)
                 }
             },
-            Kind::Time => match parse_time(&text) {
-                Some(ms) if format_time(ms) == text => (Some(Value::Time(ms)), NULL),
-                Some(ms) => (Some(Value::Time(ms)), Some(json_text(&text))),
+            Kind::Time => match parse_time_form(&text) {
+                Some((ms, true)) => (Some(Value::Time(ms)), NULL),
+                Some((ms, false)) => (Some(Value::Time(ms)), Some(json_text(&text))),
                 None if self.ctx.path.len() == 1 => {
                     // Only the top-level eventTime is essential: without it the row has no place.
                     self.ctx

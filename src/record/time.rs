@@ -2,6 +2,16 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
+/// Parses a CloudTrail time, and says whether it was in CloudTrail's own form (so that
+/// [`format_time`] gives the same text back).
+pub fn parse_time_form(text: &str) -> Option<(i64, bool)> {
+    if let Some(ms) = parse_canonical(text.as_bytes()) {
+        return Some((ms, true));
+    }
+    let ms = parse_time(text)?;
+    Some((ms, format_time(ms) == text))
+}
+
 /// Parses a CloudTrail time into milliseconds since the epoch (UTC).
 ///
 /// Accepts CloudTrail's `2024-03-05T10:00:00Z`, any RFC 3339 time (fractions, offsets), the ISO
@@ -90,6 +100,26 @@ mod tests {
         let ms = parse_time("2024-03-05T11:00:00.250+01:00").unwrap();
         assert_eq!(format_time(ms), "2024-03-05T10:00:00.250Z");
         assert_eq!(parse_time("Jan 22, 2021 12:46:28 AM"), None);
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(
+            parse_time_form("2024-03-05T10:00:00Z"),
+            Some((1_709_632_800_000, true))
+        );
+        assert_eq!(
+            parse_time_form("2024-03-05T10:00:00.250Z"),
+            Some((1_709_632_800_250, true))
+        );
+        assert_eq!(
+            parse_time_form("2024-03-05T10:00:00.25Z"),
+            Some((1_709_632_800_250, false))
+        );
+        assert_eq!(
+            parse_time_form("2024-03-05T10:00:00"),
+            Some((1_709_632_800_000, false))
+        );
     }
 
     #[test]
