@@ -20,6 +20,8 @@ use crate::record::schema::{EVENT_TIME, event_time_leaf_index};
 /// Rows per row group: large enough for good compression, small enough that time statistics
 /// prune within a day's file.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows gathered into sorted order at a time while writing a row group.
+const GATHER_ROWS: usize = 8 * 1024;
 
 fn writer_properties(sorted_by_time: bool) -> WriterProperties {
     let builder = WriterProperties::builder()
@@ -63,33 +65,46 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Resu
     let columns: Vec<Vec<&dyn Array>> = (0..schema.fields().len())
         .map(|c| batches.iter().map(|b| b.column(c).as_ref()).collect())
         .collect();
-    let chunks = order.chunks(ROW_GROUP_ROWS).map(|chunk| {
-        let indices: Vec<(usize, usize)> = chunk
-            .iter()
-            .map(|&(_, b, r)| (b as usize, r as usize))
-            .collect();
-        let arrays = columns
-            .par_iter()
-            .map(|column| interleave(column, &indices))
-            .collect::<Result<Vec<ArrayRef>, _>>()?;
-        Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    // Rows are gathered a slice at a time: small buffers are reused by the allocator, where
+    // gathering a whole row group at once costs a page fault for every page of it.
+    let row_groups = order.chunks(ROW_GROUP_ROWS).map(|group| {
+        group.chunks(GATHER_ROWS).map(|slice| {
+            let indices: Vec<(usize, usize)> = slice
+                .iter()
+                .map(|&(_, b, r)| (b as usize, r as usize))
+                .collect();
+            let arrays = columns
+                .par_iter()
+                .map(|column| interleave(column, &indices))
+                .collect::<Result<Vec<ArrayRef>, _>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+        })
     });
-    write_file(path, &schema, true, chunks)
+    write_file(path, &schema, true, row_groups)
 }
 
-/// Writes batches as they are (used for the small rejects table).
+/// Writes batches as they are, one row group (used for the small rejects table).
 pub fn write_batches(path: &Path, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<u64> {
-    write_file(path, schema, false, batches.into_iter().map(Ok))
+    write_file(
+        path,
+        schema,
+        false,
+        std::iter::once(batches.into_iter().map(Ok)),
+    )
 }
 
-/// Writes each batch as one row group, encoding its columns in parallel on the rayon pool, so
+/// Writes row groups (each given as batches), encoding columns in parallel on the rayon pool, so
 /// one large partition still uses every core.
-fn write_file(
+fn write_file<G, B>(
     path: &Path,
     schema: &SchemaRef,
     sorted_by_time: bool,
-    batches: impl Iterator<Item = Result<RecordBatch>>,
-) -> Result<u64> {
+    row_groups: G,
+) -> Result<u64>
+where
+    G: Iterator<Item = B>,
+    B: Iterator<Item = Result<RecordBatch>>,
+{
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
     }
@@ -104,20 +119,23 @@ fn write_file(
     )
     .and_then(ArrowWriter::into_serialized_writer)
     .map_err(parquet)?;
-    for (row_group, batch) in batches.enumerate() {
-        let batch = batch?;
-        let mut leaves = Vec::new();
-        for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column).map_err(parquet)?);
+    for (index, batches) in row_groups.enumerate() {
+        let mut writers = factory.create_column_writers(index).map_err(parquet)?;
+        for batch in batches {
+            let batch = batch?;
+            let mut leaves = Vec::new();
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                leaves.extend(compute_leaves(field, column).map_err(parquet)?);
+            }
+            writers
+                .par_iter_mut()
+                .zip(leaves.into_par_iter())
+                .try_for_each(|(writer, leaf)| writer.write(&leaf))
+                .map_err(parquet)?;
         }
-        let writers = factory.create_column_writers(row_group).map_err(parquet)?;
         let chunks = writers
             .into_par_iter()
-            .zip(leaves.into_par_iter())
-            .map(|(mut writer, leaf)| {
-                writer.write(&leaf)?;
-                writer.close()
-            })
+            .map(|writer| writer.close())
             .collect::<Result<Vec<_>, _>>()
             .map_err(parquet)?;
         let mut group = writer.next_row_group().map_err(parquet)?;
