@@ -99,7 +99,7 @@ struct Counters {
 }
 
 /// The account ids of a spec.
-pub fn account_ids(spec: &TrailSpec) -> Vec<String> {
+fn account_ids(spec: &TrailSpec) -> Vec<String> {
     let mut rng = fastrand::Rng::with_seed(spec.seed ^ 0xacc0_0000);
     (0..spec.accounts)
         .map(|i| {

@@ -8,8 +8,6 @@ mod dedupe;
 mod rejects;
 mod worker;
 
-pub use dedupe::dedupe_key;
-
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::sync::Mutex;

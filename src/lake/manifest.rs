@@ -125,11 +125,6 @@ impl Manifest {
         self.transactions.iter().find(|t| t.txid == txid)
     }
 
-    /// All committed transactions, oldest first.
-    pub fn transactions(&self) -> &[Transaction] {
-        &self.transactions
-    }
-
     /// The sequence number the next commit takes.
     pub fn next_seq(&self) -> u64 {
         self.transactions.last().map_or(1, |t| t.seq + 1)
