@@ -4,7 +4,7 @@
 --   probing its permissions, or a broken deployment.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: principal, eventsource, eventname, errorcode, denied, first_seen, last_seen
-SELECT principal(useridentity) AS principal, eventsource, eventname, errorcode, count(*) AS denied,
+SELECT principal, eventsource, eventname, errorcode, count(*) AS denied,
        min(eventtime) AS first_seen, max(eventtime) AS last_seen
 FROM events
 WHERE (errorcode LIKE '%UnauthorizedOperation' OR errorcode LIKE 'AccessDenied%')

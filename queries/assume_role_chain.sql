@@ -3,12 +3,12 @@
 --   session names it used; run again with a role found here to follow the chain.
 -- params: principal (text: an ARN, or part of one), since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, caller, role, session, sourceipaddress, errorcode
-SELECT eventtime, recipientaccountid AS account, principal(useridentity) AS caller,
+SELECT eventtime, recipientaccountid AS account, principal AS caller,
        json_get_str(requestparameters, 'roleArn') AS role,
        json_get_str(requestparameters, 'roleSessionName') AS session, sourceipaddress, errorcode
 FROM events
 WHERE eventsource = 'sts.amazonaws.com'
   AND eventname IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity')
-  AND (strpos(principal(useridentity), $principal) > 0 OR strpos(coalesce(useridentity.arn, ''), $principal) > 0)
+  AND (strpos(principal, $principal) > 0 OR strpos(coalesce(useridentity.arn, ''), $principal) > 0)
   AND eventtime >= $since AND eventtime < $until
 ORDER BY eventtime

@@ -4,7 +4,7 @@
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, user, sourceipaddress, useragent
 -- detection: medium
-SELECT eventtime, recipientaccountid AS account, principal(useridentity) AS user,
+SELECT eventtime, recipientaccountid AS account, principal AS user,
        sourceipaddress, useragent
 FROM events
 WHERE eventname = 'ConsoleLogin'

@@ -4,7 +4,7 @@
 -- params: since (time, default 30d), until (time, default now)
 -- columns: account, caller_account, principal, eventsource, eventname, calls, first_seen
 SELECT recipientaccountid AS account, useridentity.accountid AS caller_account,
-       principal(useridentity) AS principal, eventsource, eventname, count(*) AS calls,
+       principal, eventsource, eventname, count(*) AS calls,
        min(eventtime) AS first_seen
 FROM events
 WHERE useridentity.accountid IS NOT NULL

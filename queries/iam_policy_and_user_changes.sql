@@ -4,7 +4,7 @@
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, principal, eventname, target, policy, errorcode
 -- detection: low
-SELECT eventtime, recipientaccountid AS account, principal(useridentity) AS principal, eventname,
+SELECT eventtime, recipientaccountid AS account, principal, eventname,
        coalesce(json_get_str(requestparameters, 'userName'), json_get_str(requestparameters, 'roleName'),
                 json_get_str(requestparameters, 'groupName')) AS target,
        coalesce(json_get_str(requestparameters, 'policyArn'), json_get_str(requestparameters, 'policyName')) AS policy,

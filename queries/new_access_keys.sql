@@ -4,7 +4,7 @@
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, principal, user, access_key, errorcode
 -- detection: low
-SELECT eventtime, recipientaccountid AS account, principal(useridentity) AS principal,
+SELECT eventtime, recipientaccountid AS account, principal,
        coalesce(json_get_str(requestparameters, 'userName'), useridentity.username) AS user,
        json_get_str(responseelements, 'accessKey', 'accessKeyId') AS access_key, errorcode
 FROM events

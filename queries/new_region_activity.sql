@@ -5,7 +5,7 @@
 -- columns: account, awsregion, principal, calls, first_seen
 -- detection: medium
 WITH recent AS (
-    SELECT recipientaccountid AS account, awsregion, principal(useridentity) AS principal, eventtime
+    SELECT recipientaccountid AS account, awsregion, principal, eventtime
     FROM events
     WHERE eventtime >= $since AND eventtime < $until AND eventtype <> 'AwsServiceEvent'
 ), known AS (

@@ -4,7 +4,7 @@
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, principal, eventname, group_id, errorcode
 -- detection: high
-SELECT eventtime, recipientaccountid AS account, awsregion, principal(useridentity) AS principal,
+SELECT eventtime, recipientaccountid AS account, awsregion, principal,
        eventname, json_get_str(requestparameters, 'groupId') AS group_id, errorcode
 FROM events
 WHERE eventsource = 'ec2.amazonaws.com'

@@ -4,7 +4,7 @@
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, principal, eventsource, eventname, errorcode
 -- detection: high
-SELECT eventtime, recipientaccountid AS account, awsregion, principal(useridentity) AS principal,
+SELECT eventtime, recipientaccountid AS account, awsregion, principal,
        eventsource, eventname, errorcode
 FROM events
 WHERE ((eventsource = 'guardduty.amazonaws.com' AND eventname IN ('DeleteDetector', 'UpdateDetector', 'DisassociateFromMasterAccount', 'DisassociateFromAdministratorAccount', 'CreateFilter', 'DeleteMembers', 'StopMonitoringMembers'))

@@ -3,7 +3,7 @@
 --   first look at an unfamiliar account, and where noise comes from.
 -- params: since (time, default 1d), until (time, default now)
 -- columns: principal, calls, errors, apis, regions, accounts
-SELECT principal(useridentity) AS principal, count(*) AS calls, count(errorcode) AS errors,
+SELECT principal, count(*) AS calls, count(errorcode) AS errors,
        count(DISTINCT eventsource || ':' || eventname) AS apis, count(DISTINCT awsregion) AS regions,
        count(DISTINCT recipientaccountid) AS accounts
 FROM events

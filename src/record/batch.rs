@@ -11,7 +11,8 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields};
 
 use super::parse::{Record, Value};
-use super::schema::{Field, Kind, RECORD, events_schema, struct_fields};
+use super::principal::principals;
+use super::schema::{Field, Kind, RECORD, USER_IDENTITY, events_schema, struct_fields};
 
 /// Accumulates records into one [`RecordBatch`] of the events schema.
 pub struct EventBatchBuilder {
@@ -68,6 +69,11 @@ impl EventBatchBuilder {
         arrays.push(Arc::new(self.source_file.finish()));
         arrays.push(Arc::new(self.source_index.finish()));
         arrays.push(Arc::new(self.unmapped.finish()));
+        let identity = arrays[USER_IDENTITY]
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .expect("useridentity is a struct");
+        arrays.push(Arc::new(principals(identity)));
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(events_schema(), arrays)

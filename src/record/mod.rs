@@ -3,6 +3,7 @@
 
 mod batch;
 mod parse;
+pub mod principal;
 mod rebuild;
 pub mod schema;
 pub mod time;

@@ -75,7 +75,7 @@ const SESSION_CONTEXT: &[Field] = &[
     f("ec2IssuedInVPC", Str),
 ];
 
-const USER_IDENTITY: &[Field] = &[
+const USER_IDENTITY_MEMBERS: &[Field] = &[
     f("type", Str),
     f("principalId", Str),
     f("arn", Str),
@@ -105,7 +105,7 @@ const USER_IDENTITY: &[Field] = &[
 /// The fields of a CloudTrail record (CLOUDTRAIL.md section 2), in column order.
 pub const RECORD: &[Field] = &[
     f("eventVersion", Str),
-    f("userIdentity", Struct(USER_IDENTITY)),
+    f("userIdentity", Struct(USER_IDENTITY_MEMBERS)),
     f("eventTime", Time),
     f("eventSource", Str),
     f("eventName", Str),
@@ -164,6 +164,8 @@ pub const RECORD: &[Field] = &[
 
 /// Position of `eventTime` in [`RECORD`]; it is the one field every row must have.
 pub const EVENT_TIME: usize = 2;
+/// Position of `userIdentity` in [`RECORD`].
+pub const USER_IDENTITY: usize = 1;
 /// Position of `eventID` in [`RECORD`], the de-duplication key.
 pub const EVENT_ID: usize = 14;
 
@@ -175,6 +177,9 @@ pub const SOURCE_INDEX: &str = "sourceindex";
 /// value its typed column does not preserve (explicit nulls, `"true"` strings for booleans,
 /// non-canonical times). Merged over the typed columns it rebuilds the input record exactly.
 pub const UNMAPPED: &str = "unmapped";
+/// Derived column: who acted, as one string (see `record::principal`). Stored so queries that
+/// group or filter by principal do not decode the whole `useridentity` struct.
+pub const PRINCIPAL: &str = "principal";
 /// The Hive partition column (a directory level, not stored in the files).
 pub const EVENT_DATE: &str = "event_date";
 
@@ -215,6 +220,7 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     fields.push(ArrowField::new(SOURCE_FILE, DataType::Utf8, false));
     fields.push(ArrowField::new(SOURCE_INDEX, DataType::Int64, false));
     fields.push(ArrowField::new(UNMAPPED, DataType::Utf8, true));
+    fields.push(ArrowField::new(PRINCIPAL, DataType::Utf8, true));
     Arc::new(Schema::new(fields))
 });
 
@@ -263,6 +269,7 @@ mod tests {
     fn fixed_positions_match_their_fields() {
         assert_eq!(RECORD[EVENT_TIME].key, "eventTime");
         assert_eq!(RECORD[EVENT_ID].key, "eventID");
+        assert_eq!(RECORD[USER_IDENTITY].key, "userIdentity");
     }
 
     #[test]

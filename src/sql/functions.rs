@@ -12,7 +12,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-use crate::record::schema::{RECORD, data_type, timestamp_type};
+use crate::record::principal::principals;
+use crate::record::schema::{RECORD, USER_IDENTITY, data_type, timestamp_type};
 use crate::record::time::parse_time;
 
 /// A function's documentation, as `trailq query --functions` prints it.
@@ -115,7 +116,7 @@ pub fn register(ctx: &SessionContext) {
             Arc::new(move |args: &[ColumnarValue]| map_strings(args, f)),
         ));
     }
-    let identity = data_type(&RECORD[1].kind);
+    let identity = data_type(&RECORD[USER_IDENTITY].kind);
     ctx.register_udf(create_udf(
         "principal",
         vec![identity],
@@ -216,68 +217,13 @@ fn role_name(arn: &str) -> Option<String> {
     .filter(|name| !name.is_empty())
 }
 
-fn child<'a>(identity: &'a StructArray, name: &str) -> Option<&'a StringArray> {
-    identity
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-}
-
-fn text(array: Option<&StringArray>, row: usize) -> Option<&str> {
-    array.filter(|a| a.is_valid(row)).map(|a| a.value(row))
-}
-
 fn principal_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = arrays(args)?;
     let identity = arrays[0]
         .as_any()
         .downcast_ref::<StructArray>()
         .ok_or_else(|| DataFusionError::Plan("principal() takes the useridentity column".into()))?;
-    let kind = child(identity, "type");
-    let arn = child(identity, "arn");
-    let invoked_by = child(identity, "invokedby");
-    let principal_id = child(identity, "principalid");
-    let user_name = child(identity, "username");
-    let account = child(identity, "accountid");
-    let issuer_arn = identity
-        .column_by_name("sessioncontext")
-        .and_then(|c| c.as_any().downcast_ref::<StructArray>())
-        .and_then(|c| c.column_by_name("sessionissuer"))
-        .and_then(|c| c.as_any().downcast_ref::<StructArray>())
-        .map(|issuer| (issuer, child(issuer, "arn")));
-    let on_behalf = identity
-        .column_by_name("onbehalfof")
-        .and_then(|c| c.as_any().downcast_ref::<StructArray>())
-        .and_then(|c| child(c, "userid"));
-    let out: StringArray = (0..identity.len())
-        .map(|row| {
-            if identity.is_null(row) {
-                return None;
-            }
-            let issuer = issuer_arn
-                .and_then(|(issuer, arn)| issuer.is_valid(row).then(|| text(arn, row)).flatten());
-            match text(kind, row) {
-                Some("AssumedRole") => issuer.or(text(arn, row)).map(str::to_string),
-                Some("AWSService") => text(invoked_by, row).map(str::to_string),
-                Some("IdentityCenterUser") => {
-                    text(on_behalf, row).map(|user| format!("identitycenter:{user}"))
-                }
-                Some("SAMLUser") | Some("WebIdentityUser") => {
-                    text(user_name, row).map(str::to_string)
-                }
-                _ => None,
-            }
-            .or_else(|| text(arn, row).map(str::to_string))
-            .or_else(|| text(invoked_by, row).map(str::to_string))
-            .or_else(|| {
-                text(principal_id, row)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_string)
-            })
-            .or_else(|| text(user_name, row).map(str::to_string))
-            .or_else(|| text(account, row).map(|a| format!("account:{a}")))
-        })
-        .collect();
-    Ok(ColumnarValue::Array(Arc::new(out)))
+    Ok(ColumnarValue::Array(Arc::new(principals(identity))))
 }
 
 /// One step of a JSONPath.
