@@ -3,11 +3,18 @@
 --   first look at an unfamiliar account, and where noise comes from.
 -- params: since (time, default 1d), until (time, default now)
 -- columns: principal, calls, errors, apis, regions, accounts
-SELECT principal, count(*) AS calls, count(errorcode) AS errors,
+WITH grouped AS (
+    -- Counting per principal and API first keeps the distinct counts below small.
+    SELECT principal, eventsource, eventname, awsregion, recipientaccountid,
+           count(*) AS calls, count(errorcode) AS errors
+    FROM events
+    WHERE eventtime >= $since AND eventtime < $until
+    GROUP BY 1, 2, 3, 4, 5
+)
+SELECT principal, sum(calls) AS calls, sum(errors) AS errors,
        count(DISTINCT eventsource || ':' || eventname) AS apis, count(DISTINCT awsregion) AS regions,
        count(DISTINCT recipientaccountid) AS accounts
-FROM events
-WHERE eventtime >= $since AND eventtime < $until
-GROUP BY 1
+FROM grouped
+GROUP BY principal
 ORDER BY calls DESC, principal
 LIMIT 20
