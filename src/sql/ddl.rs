@@ -1,10 +1,9 @@
 //! Table definitions of the lake for distributed engines (Athena/Glue, Trino, Spark SQL), so the
 //! same Parquet files are queryable where one machine no longer suffices.
 
-use arrow::datatypes::{DataType, Field, SchemaRef};
+use arrow::datatypes::{DataType, Field};
 
-use crate::lake::REJECTS;
-use crate::record::schema::{EVENT_DATE, events_schema, rejects_schema};
+use crate::record::schema::EVENT_DATE;
 
 /// A SQL engine to write definitions for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,13 +19,8 @@ pub enum Engine {
 /// The `CREATE TABLE` statements of the lake at `location` (`s3://bucket/prefix` or a path).
 pub fn ddl(engine: Engine, location: &str) -> String {
     let location = location.trim_end_matches('/');
-    let tables: [(&str, SchemaRef, bool); 3] = [
-        ("events", events_schema(), true),
-        ("insights", events_schema(), true),
-        (REJECTS, rejects_schema(), false),
-    ];
     let mut out = String::new();
-    for (name, schema, partitioned) in tables {
+    for (name, schema, partitioned) in super::tables() {
         let path = format!("{location}/{name}/");
         let columns: Vec<String> = schema
             .fields()

@@ -26,7 +26,7 @@ use crate::lake::{Lake, REJECTS};
 use crate::record::schema::{EVENT_DATE, events_schema, rejects_schema};
 
 /// The tables of a lake, with their file schema and whether they are partitioned by day.
-fn tables() -> [(&'static str, SchemaRef, bool); 3] {
+pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 3] {
     [
         ("events", events_schema(), true),
         ("insights", events_schema(), true),
