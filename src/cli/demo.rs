@@ -8,7 +8,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::EXIT_OK;
-use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
 use crate::generate::{TrailSpec, generate};
 use crate::ingest::{IngestOptions, ingest};
@@ -30,10 +29,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         generate(&TrailSpec::default(), &trail).map_err(|err| Error::io(&trail, err))?;
     }
     let lake = args.dir.join("lake");
-    let options = IngestOptions {
-        limits: DecodeLimits::default(),
-        ..IngestOptions::default()
-    };
+    let options = IngestOptions::default();
     let bar = super::progress::Bar::new(false);
     let summary = ingest(
         &LocalSource::new(&trail).map_err(|err| Error::io(&trail, err))?,
@@ -47,9 +43,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         summary.duplicates,
         lake.display()
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|err| Error::Usage(format!("cannot start the query runtime: {err}")))?;
+    let runtime = super::query_runtime()?;
     runtime.block_on(show(&lake))?;
     log::info!(
         "run it again: `trailq ingest {} --lake {}` finds nothing new",

@@ -85,6 +85,23 @@ fn is_broken_pipe(err: &crate::error::Error) -> bool {
     matches!(err, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// The async runtime the query engine runs on.
+fn query_runtime() -> crate::error::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| crate::error::Error::Usage(format!("cannot start the query runtime: {err}")))
+}
+
+/// "3 rows in 0.041 s", for stderr after a query.
+fn rows_in(rows: usize, started: std::time::Instant) -> String {
+    let plural = if rows == 1 { "" } else { "s" };
+    format!(
+        "{rows} row{plural} in {:.3} s",
+        started.elapsed().as_secs_f64()
+    )
+}
+
 /// `1234567` as `1,234,567`.
 fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Args;
 
-use super::EXIT_OK;
+use super::{EXIT_OK, query_runtime, rows_in};
 use crate::error::{Error, Result};
 use crate::sql::canned::{self, CannedQuery};
 use crate::sql::functions::FUNCTIONS;
@@ -96,10 +96,7 @@ pub fn run(args: QueryArgs) -> Result<u8> {
     } else {
         Format::Csv
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Error::Usage(format!("cannot start the query runtime: {err}")))?;
+    let runtime = query_runtime()?;
     let started = Instant::now();
     let (schema, batches) = runtime.block_on(async {
         let ctx = open_session(&lake).await?;
@@ -119,11 +116,7 @@ pub fn run(args: QueryArgs) -> Result<u8> {
         args.max_width,
     )?;
     stdout.flush().map_err(out)?;
-    log::info!(
-        "{rows} row{} in {:.3} s",
-        if rows == 1 { "" } else { "s" },
-        started.elapsed().as_secs_f64()
-    );
+    log::info!("{}", rows_in(rows, started));
     Ok(EXIT_OK)
 }
 

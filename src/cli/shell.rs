@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::EXIT_OK;
+use super::{EXIT_OK, query_runtime, rows_in};
 use crate::error::{Error, Result};
 use crate::sql::output::{self, Format};
 use crate::sql::{execute, open_session};
@@ -34,10 +34,7 @@ pub struct ShellArgs {
 
 /// Runs the shell until `\q` or end of input.
 pub fn run(args: ShellArgs) -> Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Error::Usage(format!("cannot start the query runtime: {err}")))?;
+    let runtime = query_runtime()?;
     let ctx = runtime.block_on(open_session(&args.lake))?;
     let mut editor = DefaultEditor::new()
         .map_err(|err| Error::Usage(format!("cannot start the line editor: {err}")))?;
@@ -135,11 +132,7 @@ fn run_sql(
         max_width,
     )?;
     let _ = stdout.flush();
-    eprintln!(
-        "{rows} row{} in {:.3} s",
-        if rows == 1 { "" } else { "s" },
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("{}", rows_in(rows, started));
     Ok(())
 }
 
