@@ -44,7 +44,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let ctx = runtime.block_on(open_session(&lake)).unwrap();
+    let location = trailq::lake::LakeLocation::Local(lake.clone());
+    let ctx = runtime
+        .block_on(open_session(&location, &Default::default()))
+        .unwrap();
     let count = runtime
         .block_on(execute(
             &ctx,

@@ -14,8 +14,30 @@ if ! command -v cargo >/dev/null; then
     exit 2
 fi
 
-# The tests need nothing outside Cargo yet: they generate their own CloudTrail data, and read
-# ../shared/testdata/cloudtrail-public when it is there (skipping those checks when it is not).
+# The S3 tests run the binary against a real S3-compatible server on loopback: moto, from PyPI,
+# in a virtual environment beside the build cache.
+VENV="${TRAILQ_TEST_VENV:-$HOME/.cache/trailq-test-venv}"
+MOTO_VERSION="5.2.1"
+if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    echo "scripts/test.sh: installing moto[server]==$MOTO_VERSION into $VENV" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+MOTO_LOG="$(mktemp)"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -f "$MOTO_LOG"' EXIT
+for _ in $(seq 1 100); do
+    if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+export TRAILQ_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
+
+# The other tests generate their own CloudTrail data, and read ../shared/testdata/cloudtrail-public
+# when it is there (skipping those checks when it is not).
 cargo test --no-fail-fast
 
 # Tests must leave the work tree as they found it.

@@ -61,6 +61,14 @@ pub enum Error {
     /// A query failed, with a hint for the user.
     #[error("{0}")]
     Query(String),
+    /// An S3 request failed after its retries (credentials never appear in the message).
+    #[error("{url}: {message}")]
+    S3 {
+        /// The bucket, prefix or object.
+        url: String,
+        /// What S3 answered, and what to do about it where known.
+        message: String,
+    },
     /// The command line asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),
@@ -80,6 +88,21 @@ impl Error {
         Error::Parquet {
             path: path.to_path_buf(),
             source,
+        }
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(err: object_store::Error) -> Self {
+        let url = match &err {
+            object_store::Error::NotFound { path, .. }
+            | object_store::Error::AlreadyExists { path, .. }
+            | object_store::Error::Precondition { path, .. } => path.clone(),
+            _ => String::from("lake store"),
+        };
+        Error::S3 {
+            url,
+            message: err.to_string(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod record;
+pub mod s3;
 pub mod sink;
 pub mod source;
 pub mod sql;

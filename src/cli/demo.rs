@@ -11,6 +11,7 @@ use super::EXIT_OK;
 use crate::error::{Error, Result};
 use crate::generate::{TrailSpec, generate};
 use crate::ingest::{IngestOptions, ingest};
+use crate::lake::Lake;
 use crate::source::LocalSource;
 
 /// Generate a sample trail, ingest it into a lake, and query it.
@@ -33,7 +34,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     let bar = super::progress::Bar::new(false);
     let summary = ingest(
         &LocalSource::new(&trail).map_err(|err| Error::io(&trail, err))?,
-        &lake,
+        &Lake::create(&lake)?,
         &options,
         &bar,
     )?;

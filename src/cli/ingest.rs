@@ -1,33 +1,60 @@
 //! `trailq ingest SOURCE --lake LAKE`.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use bytesize::ByteSize;
 use clap::Args;
 
+use super::aws::{S3Args, writable_lake};
 use super::progress::Bar;
-use super::{EXIT_ERROR, EXIT_OK, peak_memory, thousands};
+use super::{EXIT_ERROR, EXIT_OK, peak_memory, query_runtime, thousands};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
 use crate::ingest::{IngestOptions, IngestSummary, ingest};
-use crate::source::LocalSource;
+use crate::lake::LakeLocation;
+use crate::record::time::day_of;
+use crate::s3::{S3Config, S3Source, S3Url};
+use crate::source::{LocalSource, Selection, Source};
+use crate::sql::params::parse_when;
 
 /// Failures listed one by one before the rest are only counted.
 const LISTED_FAILURES: usize = 50;
 
 /// Ingest CloudTrail log files into the lake (incremental: only new or changed files are read).
 ///
-/// SOURCE is a folder as CloudTrail writes to S3 (`AWSLogs/<account>/CloudTrail/<region>/...`,
-/// organization trails and a prefix before AWSLogs included) or any folder of log files, gzipped
-/// or not. Exit status 2 when any input could not be ingested completely: it is reported, kept
-/// in the `rejects` table, and retried on the next run.
+/// SOURCE is a trail bucket (`s3://bucket/[prefix/]AWSLogs/`), or a folder laid out as
+/// CloudTrail writes to S3 (`AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/`), or
+/// any folder of log files, gzipped or not. Exit status 2 when any input could not be ingested
+/// completely: it is reported, kept in the `rejects` table, and retried on the next run.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Folder (or single file) of CloudTrail log files.
-    source: PathBuf,
-    /// The lake folder (created if missing).
+    /// `s3://bucket/prefix/`, or a folder (or single file) of CloudTrail log files.
+    source: String,
+    /// The lake: a folder (created if missing) or `s3://bucket/prefix/`.
     #[arg(long)]
-    lake: PathBuf,
+    lake: String,
+    /// First day to read (2024-03-01, or 30d for 30 days ago). Keys carry the delivery day.
+    #[arg(long, value_name = "DAY")]
+    since: Option<String>,
+    /// Last day of events to read; objects delivered the day after are read too, since they
+    /// hold that day's last events.
+    #[arg(long, value_name = "DAY")]
+    until: Option<String>,
+    /// Only these accounts (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    accounts: Vec<String>,
+    /// Only these regions (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    regions: Vec<String>,
+    /// Take only shard I of N (0-based) of the (account, region) pairs, so N workers can ingest
+    /// one bucket into one lake side by side.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u32, u32)>,
+    /// S3 list requests and downloads in flight; memory holds at most this many objects.
+    #[arg(long, default_value_t = 16)]
+    download_concurrency: usize,
+    #[command(flatten)]
+    s3: S3Args,
     /// Decoding threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -50,14 +77,64 @@ pub struct IngestArgs {
     json: bool,
 }
 
+/// `I/N` with I < N.
+fn parse_shard(text: &str) -> std::result::Result<(u32, u32), String> {
+    let usage = || format!("`{text}`: write I/N, e.g. 0/4 for the first of four shards");
+    let (index, count) = text.split_once('/').ok_or_else(usage)?;
+    let (index, count): (u32, u32) = (
+        index.trim().parse().map_err(|_| usage())?,
+        count.trim().parse().map_err(|_| usage())?,
+    );
+    if count == 0 || index >= count {
+        return Err(format!(
+            "`{text}`: the shard index counts from 0 and must be below N"
+        ));
+    }
+    Ok((index, count))
+}
+
+/// The selection the flags ask for.
+fn selection(args: &IngestArgs) -> Result<Selection> {
+    let now = chrono::Utc::now();
+    let day = |value: &Option<String>| -> Result<Option<i32>> {
+        value
+            .as_deref()
+            .map(|v| parse_when(v, now).map(day_of).map_err(Error::Usage))
+            .transpose()
+    };
+    Ok(Selection {
+        since: day(&args.since)?,
+        until: day(&args.until)?,
+        accounts: args.accounts.clone(),
+        regions: args.regions.clone(),
+        shard: args.shard,
+    })
+}
+
 /// Runs an ingest and reports it; exit status 2 when any input was incomplete.
 pub fn run(args: IngestArgs) -> Result<u8> {
-    let source = LocalSource::new(&args.source).map_err(|err| {
-        Error::Usage(format!(
-            "cannot read the source folder {}: {err}",
-            args.source.display()
-        ))
-    })?;
+    let runtime = query_runtime()?;
+    let handle = runtime.handle();
+    let selection = selection(&args)?;
+    let lake = writable_lake(&LakeLocation::parse(&args.lake)?, &args.s3, handle)?;
+    let source: Box<dyn Source> = match S3Url::parse(&args.source) {
+        Some(url) => {
+            let config = runtime.block_on(S3Config::load(&args.s3.options()));
+            Box::new(S3Source::new(
+                url?,
+                &config,
+                selection.clone(),
+                handle.clone(),
+                args.download_concurrency,
+            ))
+        }
+        None => Box::new(LocalSource::new(Path::new(&args.source)).map_err(|err| {
+            Error::Usage(format!(
+                "cannot read the source folder {}: {err}",
+                args.source
+            ))
+        })?),
+    };
     let defaults = IngestOptions::default();
     let options = IngestOptions {
         threads: args.threads.unwrap_or(defaults.threads),
@@ -67,9 +144,10 @@ pub fn run(args: IngestArgs) -> Result<u8> {
             max_record_bytes: args.max_record_size.as_u64() as usize,
         },
         commit_every: args.commit_every.as_u64(),
+        selection,
     };
     let bar = Bar::new(log::max_level() < log::LevelFilter::Info);
-    let summary = ingest(&source, &args.lake, &options, &bar)?;
+    let summary = ingest(source.as_ref(), &lake, &options, &bar)?;
     report(&summary);
     if args.json {
         let mut value = serde_json::to_value(&summary).expect("a summary always serializes");
@@ -106,6 +184,12 @@ fn report(summary: &IngestSummary) {
     }
     if summary.ignored > 0 {
         skipped.push(format!("{} hidden files", thousands(summary.ignored)));
+    }
+    if summary.unselected > 0 {
+        skipped.push(format!(
+            "{} files outside the selection",
+            thousands(summary.unselected)
+        ));
     }
     let skipped = if skipped.is_empty() {
         String::new()

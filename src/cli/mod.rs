@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 findings at or above the chosen severity (detect and report);
 //! 2 error, including an ingest that left any input incomplete.
 
+mod aws;
 mod ddl;
 mod demo;
 mod generate;
@@ -85,7 +86,7 @@ fn is_broken_pipe(err: &crate::error::Error) -> bool {
     matches!(err, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// The async runtime the query engine runs on.
+/// The async runtime the query engine and S3 requests run on.
 fn query_runtime() -> crate::error::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

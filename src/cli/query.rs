@@ -7,8 +7,10 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Args;
 
+use super::aws::S3Args;
 use super::{EXIT_OK, query_runtime, rows_in};
 use crate::error::{Error, Result};
+use crate::lake::LakeLocation;
 use crate::sql::canned::{self, CannedQuery};
 use crate::sql::functions::FUNCTIONS;
 use crate::sql::output::{self, Format};
@@ -25,9 +27,9 @@ use crate::sql::{execute, open_session};
 pub struct QueryArgs {
     /// SQL text, or the name of a canned query (see --list).
     query: Option<String>,
-    /// The lake to query.
+    /// The lake to query: a folder or `s3://bucket/prefix/`.
     #[arg(long, required_unless_present_any = ["list", "functions"])]
-    lake: Option<PathBuf>,
+    lake: Option<String>,
     /// Read the SQL from a file (a header declares its parameters, as in queries/).
     #[arg(long, conflicts_with = "query")]
     file: Option<PathBuf>,
@@ -50,6 +52,8 @@ pub struct QueryArgs {
     /// List trailq's SQL functions.
     #[arg(long)]
     functions: bool,
+    #[command(flatten)]
+    s3: S3Args,
 }
 
 /// Runs the query command.
@@ -90,7 +94,7 @@ pub fn run(args: QueryArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     let (sql, canned) = resolve(&args)?;
-    let lake = args.lake.clone().expect("clap requires --lake");
+    let lake = LakeLocation::parse(args.lake.as_deref().expect("clap requires --lake"))?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -99,7 +103,7 @@ pub fn run(args: QueryArgs) -> Result<u8> {
     let runtime = query_runtime()?;
     let started = Instant::now();
     let (schema, batches) = runtime.block_on(async {
-        let ctx = open_session(&lake).await?;
+        let ctx = open_session(&lake, &args.s3.options()).await?;
         let params = match &canned {
             Some(query) => bind(&query.params, &args.params, Utc::now())?,
             None => bind_text(&args.params),

@@ -24,28 +24,28 @@ Statements end with `;` and may span lines.
 /// Interactive SQL over the lake, with line editing and history.
 #[derive(Debug, Args)]
 pub struct ShellArgs {
-    /// The lake to query.
+    /// The lake to query: a folder or `s3://bucket/prefix/`.
     #[arg(long)]
-    lake: PathBuf,
+    lake: String,
     /// Widest cell in table output, in characters.
     #[arg(long, default_value_t = 48)]
     max_width: usize,
+    #[command(flatten)]
+    s3: super::aws::S3Args,
 }
 
 /// Runs the shell until `\q` or end of input.
 pub fn run(args: ShellArgs) -> Result<u8> {
     let runtime = query_runtime()?;
-    let ctx = runtime.block_on(open_session(&args.lake))?;
+    let location = crate::lake::LakeLocation::parse(&args.lake)?;
+    let ctx = runtime.block_on(open_session(&location, &args.s3.options()))?;
     let mut editor = DefaultEditor::new()
         .map_err(|err| Error::Usage(format!("cannot start the line editor: {err}")))?;
     let history = history_file();
     if let Some(history) = &history {
         let _ = editor.load_history(history);
     }
-    eprintln!(
-        "trailq shell on {}: \\? for help, \\q to quit",
-        args.lake.display()
-    );
+    eprintln!("trailq shell on {}: \\? for help, \\q to quit", args.lake);
     let mut statement = String::new();
     loop {
         let prompt = if statement.is_empty() {

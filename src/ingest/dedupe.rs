@@ -7,7 +7,6 @@
 //! duplicates them.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -94,7 +93,8 @@ fn load_keys(lake: &Lake, partition: Partition) -> Result<HashSet<u128>> {
     let mut keys = HashSet::new();
     let dir = Lake::partition_dir(partition.table, partition.day);
     for path in lake.parquet_files(&dir)? {
-        let file = File::open(&path).map_err(|err| Error::io(&path, err))?;
+        let file = lake.open_file(&path)?;
+        let path = std::path::PathBuf::from(lake.display()).join(&path);
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|err| Error::parquet(&path, err))?;
         let mask = ProjectionMask::columns(

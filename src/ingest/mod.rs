@@ -24,7 +24,7 @@ use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, Manifest, OutputEntry, SourceStatus, Transaction, commit, recover};
 use crate::sink::{Partition, TakenPartition};
-use crate::source::{Route, Source, SourceObject};
+use crate::source::{Route, Selection, Source, SourceObject};
 
 /// How an ingest run behaves.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct IngestOptions {
     pub limits: DecodeLimits,
     /// Input bytes per transaction: a long backfill commits in steps, so a crash loses little.
     pub commit_every: u64,
+    /// Which objects to read (days, accounts, regions, shard).
+    pub selection: Selection,
 }
 
 impl Default for IngestOptions {
@@ -46,6 +48,7 @@ impl Default for IngestOptions {
             memory_budget: 256 << 20,
             limits: DecodeLimits::default(),
             commit_every: 4 << 30,
+            selection: Selection::default(),
         }
     }
 }
@@ -87,6 +90,8 @@ pub struct IngestSummary {
     pub aggregated: u64,
     /// Hidden files skipped.
     pub ignored: u64,
+    /// Objects outside `--since`/`--until`, `--accounts`, `--regions` or `--shard`.
+    pub unselected: u64,
     /// Objects read completely.
     pub ingested: u64,
     /// Objects read with some records rejected.
@@ -125,23 +130,22 @@ impl IngestSummary {
     }
 }
 
-/// Ingests every new or changed object of `source` into the lake at `lake_root`.
+/// Ingests every new or changed object of `source` into `lake`.
 pub fn ingest(
     source: &dyn Source,
-    lake_root: &std::path::Path,
+    lake: &Lake,
     options: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestSummary> {
     let started = Instant::now();
-    let lake = Lake::create(lake_root)?;
     let _lock = lake.lock()?;
-    let mut manifest = Manifest::load(&lake)?;
-    let (finished, discarded) = recover(&lake, &manifest)?;
+    let mut manifest = Manifest::load(lake)?;
+    let (finished, discarded) = recover(lake, &manifest)?;
     let mut summary = IngestSummary {
         recovered: (finished + discarded) as u64,
         ..IngestSummary::default()
     };
-    let plan = plan(source, &manifest, &mut summary);
+    let plan = plan(source, &manifest, &options.selection, &mut summary);
     progress.begin(plan.len() as u64, plan.iter().map(|o| o.size).sum());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
@@ -149,10 +153,11 @@ pub fn ingest(
         .build()
         .map_err(|err| Error::Usage(format!("cannot start {} threads: {err}", options.threads)))?;
     for chunk in transactions(&plan, options.commit_every) {
+        source.prefetch(chunk);
         let (transaction, stats) =
-            pool.install(|| run_transaction(&lake, source, chunk, options, progress))?;
+            pool.install(|| run_transaction(lake, source, chunk, options, progress))?;
         summary.add(&transaction, &stats);
-        commit(&lake, &mut manifest, transaction)?;
+        commit(lake, &mut manifest, transaction)?;
     }
     progress.finish();
     summary.elapsed = started.elapsed();
@@ -163,6 +168,7 @@ pub fn ingest(
 fn plan(
     source: &dyn Source,
     manifest: &Manifest,
+    selection: &Selection,
     summary: &mut IngestSummary,
 ) -> Vec<SourceObject> {
     let listing = source.list();
@@ -177,6 +183,10 @@ fn plan(
     summary.listed = listing.objects.len() as u64;
     let mut plan = Vec::new();
     for object in listing.objects {
+        if !selection.admits(&object.key) {
+            summary.unselected += 1;
+            continue;
+        }
         match object.route {
             Route::Digest => summary.digests += 1,
             Route::Aggregated => summary.aggregated += 1,

@@ -3,7 +3,6 @@
 //! retry that fails the same way adds no second row.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -46,7 +45,8 @@ fn reject_key(source: &str, index: Option<u64>, reason: &str) -> u128 {
 fn existing_keys(lake: &Lake) -> Result<HashSet<u128>> {
     let mut keys = HashSet::new();
     for path in lake.parquet_files(REJECTS)? {
-        let file = File::open(&path).map_err(|err| Error::io(&path, err))?;
+        let file = lake.open_file(&path)?;
+        let path = std::path::PathBuf::from(lake.display()).join(&path);
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|builder| builder.build())
             .map_err(|err| Error::parquet(&path, err))?;

@@ -17,13 +17,16 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use super::manifest::log_file_name;
-use super::{Lake, Manifest, Transaction, sync_dir};
+use super::manifest::{LOG_DIR, log_file_name};
+use super::{ABANDONED_AFTER, Lake, Manifest, Remote, RemoteObject, Transaction, sync_dir};
 use crate::error::{Error, Result};
 use crate::failpoint;
 
 /// Commits `transaction` (whose files are staged) and publishes its files.
 pub fn commit(lake: &Lake, manifest: &mut Manifest, mut transaction: Transaction) -> Result<()> {
+    if let Some(remote) = lake.remote() {
+        return commit_remote(lake, remote, manifest, transaction);
+    }
     transaction.seq = manifest.next_seq();
     let log_dir = lake.log_dir();
     let temp = log_dir.join(format!(".{}.json.tmp", transaction.txid));
@@ -88,9 +91,133 @@ fn remove_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// The staging prefix of a transaction in a remote lake.
+fn remote_staging(txid: &str) -> String {
+    format!("{STAGING_DIR}/{txid}")
+}
+
+const STAGING_DIR: &str = "_trailq/staging";
+
+/// The remote commit (see `remote.rs`): upload to staging, conditional put of the log entry,
+/// then copy into place.
+fn commit_remote(
+    lake: &Lake,
+    remote: &Remote,
+    manifest: &mut Manifest,
+    mut transaction: Transaction,
+) -> Result<()> {
+    let local = lake.staging_dir(&transaction.txid);
+    let staging = remote_staging(&transaction.txid);
+    let uploads: Vec<(std::path::PathBuf, String)> = transaction
+        .outputs
+        .iter()
+        .map(|output| {
+            (
+                local.join(&output.path),
+                format!("{staging}/{}", output.path),
+            )
+        })
+        .collect();
+    remote.upload(&uploads)?;
+    failpoint("before-commit");
+    let first_seq = manifest.next_seq();
+    loop {
+        transaction.seq = manifest.next_seq();
+        let text =
+            serde_json::to_vec_pretty(&transaction).expect("a transaction always serializes");
+        let entry = format!("{LOG_DIR}/{}", log_file_name(transaction.seq));
+        if remote.create(&entry, text)? {
+            break;
+        }
+        // The number is taken: by this very put when its answer was lost and the retry was
+        // refused, or by another writer. The log tells which.
+        *manifest = Manifest::load(lake)?;
+        if manifest.transaction(&transaction.txid).is_some() {
+            break;
+        }
+        let ours: std::collections::HashSet<&str> =
+            transaction.sources.iter().map(|s| s.key.as_str()).collect();
+        let taken = manifest
+            .transactions()
+            .iter()
+            .filter(|t| t.seq >= first_seq)
+            .flat_map(|t| &t.sources)
+            .find(|source| ours.contains(source.key.as_str()));
+        if let Some(source) = taken {
+            let staged: Vec<String> = uploads.iter().map(|(_, to)| to.clone()).collect();
+            remote.delete_all(&staged)?;
+            return Err(Error::Conflict(format!(
+                "another writer ingested {} at the same time",
+                source.key
+            )));
+        }
+        log::debug!(
+            "log entry {} was taken by another writer; committing as {}",
+            transaction.seq,
+            manifest.next_seq()
+        );
+    }
+    failpoint("after-commit");
+    publish_remote(remote, &transaction)?;
+    remove_dir(&local)?;
+    if manifest.transaction(&transaction.txid).is_none() {
+        manifest.push(transaction);
+    }
+    Ok(())
+}
+
+/// Copies a committed transaction's staged objects into place; those already moved are skipped.
+fn publish_remote(remote: &Remote, transaction: &Transaction) -> Result<()> {
+    let staging = remote_staging(&transaction.txid);
+    let moves: Vec<(String, String)> = transaction
+        .outputs
+        .iter()
+        .map(|output| (format!("{staging}/{}", output.path), output.path.clone()))
+        .collect();
+    if let Some((first, rest)) = moves.split_first() {
+        remote.rename_all(std::slice::from_ref(first))?;
+        failpoint("mid-publish");
+        remote.rename_all(rest)?;
+    }
+    Ok(())
+}
+
+/// [`recover`] for a remote lake. Staged objects of an uncommitted transaction are deleted only
+/// once abandoned: a younger one may belong to a writer still running (another shard).
+fn recover_remote(remote: &Remote, manifest: &Manifest) -> Result<(usize, usize)> {
+    let mut by_txid: std::collections::BTreeMap<String, Vec<RemoteObject>> = Default::default();
+    for object in remote.list(&format!("{STAGING_DIR}/"))? {
+        let txid = object.path[STAGING_DIR.len() + 1..]
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        by_txid.entry(txid).or_default().push(object);
+    }
+    let (mut finished, mut discarded) = (0, 0);
+    for (txid, objects) in by_txid {
+        if let Some(transaction) = manifest.transaction(&txid) {
+            log::warn!("finishing the publish of transaction {txid}, interrupted by a crash");
+            publish_remote(remote, transaction)?;
+            finished += 1;
+        } else if objects.iter().all(|object| object.age >= ABANDONED_AFTER) {
+            log::warn!("discarding uncommitted objects of transaction {txid}, left by a crash");
+            let paths: Vec<String> = objects.into_iter().map(|object| object.path).collect();
+            remote.delete_all(&paths)?;
+            discarded += 1;
+        } else {
+            log::debug!("leaving staged objects of {txid}: another writer may still be running");
+        }
+    }
+    Ok((finished, discarded))
+}
+
 /// Finishes what a crashed run left: publishes committed transactions' remaining staged files
 /// and deletes the staging files of transactions that never committed. Returns how many of each.
 pub fn recover(lake: &Lake, manifest: &Manifest) -> Result<(usize, usize)> {
+    if let Some(remote) = lake.remote() {
+        return recover_remote(remote, manifest);
+    }
     let staging_root = lake.root().join("_trailq/staging");
     let mut finished = 0;
     let mut discarded = 0;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,27 +93,54 @@ pub struct Manifest {
 impl Manifest {
     /// Reads every committed transaction of the lake, in order.
     pub fn load(lake: &Lake) -> Result<Self> {
-        let dir = lake.log_dir();
-        let mut paths = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(|err| Error::io(&dir, err))? {
-            let path = entry.map_err(|err| Error::io(&dir, err))?.path();
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if name.ends_with(".json") && !name.starts_with('.') {
-                paths.push(path);
+        let entries = match lake.remote() {
+            Some(remote) => {
+                let names: Vec<String> = remote
+                    .list(LOG_DIR)?
+                    .into_iter()
+                    .map(|object| object.path)
+                    .filter(|path| is_log_entry(path))
+                    .collect();
+                let texts = remote.get_many(&names)?;
+                names
+                    .iter()
+                    .map(|name| PathBuf::from(remote.display(name)))
+                    .zip(texts.into_iter().map(|bytes| bytes.to_vec()))
+                    .collect()
             }
-        }
-        paths.sort();
+            None => {
+                let dir = lake.log_dir();
+                let mut paths = Vec::new();
+                for entry in fs::read_dir(&dir).map_err(|err| Error::io(&dir, err))? {
+                    let path = entry.map_err(|err| Error::io(&dir, err))?.path();
+                    if is_log_entry(&path.to_string_lossy()) {
+                        paths.push(path);
+                    }
+                }
+                paths.sort();
+                let mut entries = Vec::with_capacity(paths.len());
+                for path in paths {
+                    let text = fs::read(&path).map_err(|err| Error::io(&path, err))?;
+                    entries.push((path, text));
+                }
+                entries
+            }
+        };
         let mut manifest = Manifest::default();
-        for path in paths {
-            let text = fs::read_to_string(&path).map_err(|err| Error::io(&path, err))?;
+        for (path, text) in entries {
             let transaction: Transaction =
-                serde_json::from_str(&text).map_err(|err| Error::Manifest {
+                serde_json::from_slice(&text).map_err(|err| Error::Manifest {
                     path: path.clone(),
                     message: err.to_string(),
                 })?;
             manifest.push(transaction);
         }
         Ok(manifest)
+    }
+
+    /// The committed transactions, in order.
+    pub fn transactions(&self) -> &[Transaction] {
+        &self.transactions
     }
 
     /// The latest state of a source object, if any transaction read it.
@@ -144,6 +172,15 @@ impl Manifest {
         }
         self.transactions.push(transaction);
     }
+}
+
+/// The manifest log's directory, relative to the lake.
+pub const LOG_DIR: &str = "_trailq/log";
+
+/// Whether a log directory entry is a committed transaction (not a temporary file).
+fn is_log_entry(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.ends_with(".json") && !name.starts_with('.')
 }
 
 /// The log file name of a sequence number (zero-padded, so names sort in commit order).

@@ -69,6 +69,13 @@ pub fn day_of(ms: i64) -> i32 {
     ms.div_euclid(86_400_000) as i32
 }
 
+/// The day number of `YYYY-MM-DD` (also `YYYY-M-D`), or `None`.
+pub fn parse_day(text: &str) -> Option<i32> {
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((date - epoch).num_days()).ok()
+}
+
 /// `YYYY-MM-DD` of a day number from [`day_of`].
 pub fn format_day(day: i32) -> String {
     DateTime::from_timestamp(i64::from(day) * 86_400, 0)

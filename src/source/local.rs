@@ -87,4 +87,8 @@ impl Source for LocalSource {
     fn open(&self, object: &SourceObject) -> std::io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(&object.key)?))
     }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
 }

@@ -3,7 +3,7 @@
 mod layout;
 mod local;
 
-pub use layout::{Route, Table, route};
+pub use layout::{KeyParts, Route, Selection, Table, key_parts, route, shard_of};
 pub use local::LocalSource;
 
 use std::io::Read;
@@ -48,4 +48,8 @@ pub trait Source: Sync {
     fn list(&self) -> Listing;
     /// Opens one listed object for reading.
     fn open(&self, object: &SourceObject) -> std::io::Result<Box<dyn Read + Send>>;
+    /// Says which objects will be opened next, in order, so a remote source can fetch ahead.
+    fn prefetch(&self, _objects: &[SourceObject]) {}
+    /// Where the objects come from, for messages.
+    fn describe(&self) -> String;
 }

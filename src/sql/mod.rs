@@ -8,7 +8,6 @@ pub mod output;
 pub mod params;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -22,8 +21,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, REJECTS};
+use crate::lake::{Lake, LakeLocation, REJECTS};
 use crate::record::schema::{EVENT_DATE, events_schema, rejects_schema};
+use crate::s3::{S3Config, S3Options};
 
 /// The tables of a lake, with their file schema and whether they are partitioned by day.
 pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 3] {
@@ -34,18 +34,53 @@ pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 3] {
     ]
 }
 
-/// A session over the lake at `root`: `events`, `insights` and `rejects` (each empty when the
-/// lake has none yet), the JSON functions and trailq's own.
-pub async fn open_session(root: &Path) -> Result<SessionContext> {
-    let lake = Lake::open(root)?;
+/// A session over the lake at `location`: `events`, `insights` and `rejects` (each empty when
+/// the lake has none yet), the JSON functions and trailq's own. A lake in S3 is read through
+/// the same object store ingest writes it with.
+pub async fn open_session(location: &LakeLocation, s3: &S3Options) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_parquet_pruning(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true);
     let mut ctx = SessionContext::new_with_config(config);
+    let (base, present) = match location {
+        LakeLocation::Local(root) => {
+            let lake = Lake::open(root)?;
+            let root = lake
+                .root()
+                .canonicalize()
+                .map_err(|err| Error::io(root, err))?;
+            let present: Vec<&str> = tables()
+                .iter()
+                .map(|(name, ..)| *name)
+                .filter(|name| root.join(name).is_dir())
+                .collect();
+            (format!("{}/", root.display()), present)
+        }
+        LakeLocation::S3(url) => {
+            let store = S3Config::load(s3).await.object_store(&url.bucket)?;
+            let prefix = object_store::path::Path::from(url.prefix.as_str());
+            let listing = store.list_with_delimiter(Some(&prefix)).await?;
+            let folders: Vec<String> = listing
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect();
+            if !folders.iter().any(|f| f == "_trailq") {
+                return Err(Error::NoLake(url.to_string().into()));
+            }
+            let bucket_url = ListingTableUrl::parse(format!("s3://{}/", url.bucket))?;
+            ctx.register_object_store(bucket_url.as_ref(), store);
+            let present = tables()
+                .iter()
+                .map(|(name, ..)| *name)
+                .filter(|name| folders.iter().any(|f| f == name))
+                .collect();
+            (url.to_string(), present)
+        }
+    };
     for (name, schema, partitioned) in tables() {
-        let dir = lake.root().join(name);
-        if !dir.is_dir() {
+        if !present.contains(&name) {
             let schema = if partitioned {
                 with_event_date(&schema)
             } else {
@@ -54,7 +89,7 @@ pub async fn open_session(root: &Path) -> Result<SessionContext> {
             ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
             continue;
         }
-        let url = ListingTableUrl::parse(dir.to_string_lossy())?;
+        let url = ListingTableUrl::parse(format!("{base}{name}/"))?;
         let mut options =
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         if partitioned {

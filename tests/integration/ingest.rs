@@ -8,7 +8,8 @@ use trailq::generate::{TrailSpec, generate};
 
 use crate::util::*;
 
-fn small_spec(seed: u64) -> TrailSpec {
+/// A one-day trail of two accounts and two regions, 1% duplicates.
+pub fn small_spec(seed: u64) -> TrailSpec {
     TrailSpec {
         seed,
         accounts: 2,

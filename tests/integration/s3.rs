@@ -1,0 +1,697 @@
+//! S3 end to end: the real binary against a real S3-compatible server on loopback (moto, started
+//! by scripts/test.sh, its address in TRAILQ_TEST_S3_ENDPOINT), directly and through a proxy
+//! that injects faults.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::Value;
+use trailq::generate::{TrailSpec, generate};
+
+use crate::fault_proxy::{Fault, FaultProxy, Rules};
+use crate::ingest::small_spec;
+use crate::util::*;
+
+/// The S3 server every test of this module uses.
+fn endpoint() -> String {
+    std::env::var("TRAILQ_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "the S3 tests need an S3-compatible server: run `bash scripts/test.sh` (it installs \
+             and starts moto), or start `moto_server -p 5000` and set \
+             TRAILQ_TEST_S3_ENDPOINT=http://127.0.0.1:5000"
+        )
+    })
+}
+
+/// Credentials and settings for the child processes: fixed test keys, never the user's files.
+const AWS_ENV: [(&str, &str); 6] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/nonexistent"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+];
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| tokio::runtime::Runtime::new().unwrap())
+}
+
+fn client() -> Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    Client::from_conf(config)
+}
+
+/// A new empty bucket with a name unique to this test run.
+fn new_bucket(hint: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "{hint}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    runtime()
+        .block_on(client().create_bucket().bucket(&name).send())
+        .unwrap();
+    name
+}
+
+fn put(bucket: &str, key: &str, bytes: Vec<u8>) {
+    runtime()
+        .block_on(
+            client()
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(bytes))
+                .send(),
+        )
+        .unwrap();
+}
+
+/// Uploads every file below `dir` to `bucket` under `prefix`, keyed by its path below `dir`.
+fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
+    let files = files_below(dir);
+    let client = client();
+    runtime().block_on(async {
+        let uploads = files.iter().map(|path| {
+            let key = format!(
+                "{prefix}{}",
+                path.strip_prefix(dir).unwrap().to_string_lossy()
+            );
+            let body = std::fs::read(path).unwrap();
+            let client = client.clone();
+            async move {
+                client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+        futures::future::join_all(uploads).await;
+    });
+    files.len()
+}
+
+/// Copies every object of `bucket` under `prefix` into `dir` (to read a lake in S3 back).
+fn download_prefix(bucket: &str, prefix: &str, dir: &Path) -> usize {
+    let client = client();
+    runtime().block_on(async {
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut count = 0;
+        while let Some(page) = pages.next().await {
+            for object in page.unwrap().contents() {
+                let key = object.key().unwrap();
+                let body = client.get_object().bucket(bucket).key(key).send().await;
+                let bytes = body.unwrap().body.collect().await.unwrap().into_bytes();
+                let path = dir.join(key.strip_prefix(prefix).unwrap());
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+                count += 1;
+            }
+        }
+        count
+    })
+}
+
+/// `trailq ARGS` with test credentials and `--endpoint-url`.
+fn command(args: &[&str], endpoint: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trailq"));
+    command
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .env_remove("TRAILQ_FAILPOINT")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .envs(AWS_ENV);
+    command
+}
+
+/// `trailq ingest SOURCE --lake LAKE --json [extra]` against `endpoint`.
+fn s3_ingest(source: &str, lake: &str, extra: &[&str], endpoint: &str) -> (i32, Value, String) {
+    let mut args = vec!["ingest", source, "--lake", lake, "--json"];
+    args.extend_from_slice(extra);
+    let output = command(&args, endpoint).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let summary = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("no JSON summary ({err}); stderr:\n{stderr}"));
+    (output.status.code().unwrap_or(-1), summary, stderr)
+}
+
+fn spawn_ingest(source: &str, lake: &str, extra: &[&str]) -> Child {
+    let mut args = vec!["ingest", source, "--lake", lake, "--json"];
+    args.extend_from_slice(extra);
+    command(&args, &endpoint())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn spec(seed: u64) -> TrailSpec {
+    TrailSpec {
+        events_per_day: 3_000,
+        duplicate_rate: TrailSpec::default().duplicate_rate,
+        ..small_spec(seed)
+    }
+}
+
+/// Generates `spec` into `root/trail` and uploads it to a new bucket named after `hint`.
+fn uploaded_trail(root: &Path, spec: &TrailSpec, hint: &str) -> (PathBuf, String) {
+    let trail = root.join("trail");
+    generate(spec, &trail).unwrap();
+    let bucket = new_bucket(hint);
+    upload_dir(&bucket, &trail, "");
+    (trail, bucket)
+}
+
+/// A lake's rows by day and event id (or, without one, by key relative to the source root and record
+/// index: re-delivered copies of an event may survive from either file), rebuilt to JSON, with
+/// the number of rows (to catch duplicates).
+fn rows_by_key(lake: &Path, root: &str) -> (BTreeMap<String, Value>, usize) {
+    let mut rows = BTreeMap::new();
+    let mut count = 0;
+    for table in ["events", "insights"] {
+        for row in read_rows(lake, table) {
+            let file = row
+                .file
+                .strip_prefix(root)
+                .unwrap_or_else(|| panic!("{} is not under {root}", row.file))
+                .trim_start_matches('/');
+            // Events are de-duplicated by id within a day.
+            let day = row.json["eventTime"].as_str().unwrap_or_default();
+            let key = match &row.event_id {
+                Some(id) => format!("{table}/{}/{id}", &day[..day.len().min(10)]),
+                None => format!("{table}/{file}#{}", row.index),
+            };
+            rows.insert(key, row.json);
+            count += 1;
+        }
+    }
+    (rows, count)
+}
+
+/// Asserts that two lakes hold the same events from the same relative keys, each once.
+fn assert_same_lake(s3_lake: &Path, s3_root: &str, local_lake: &Path, local_root: &str) {
+    let (s3_rows, s3_count) = rows_by_key(s3_lake, s3_root);
+    let (local_rows, local_count) = rows_by_key(local_lake, local_root);
+    assert!(!local_rows.is_empty(), "the reference lake is empty");
+    assert_eq!(s3_count, s3_rows.len(), "duplicate rows in the S3-fed lake");
+    assert_eq!(
+        local_count,
+        local_rows.len(),
+        "duplicate rows in the reference"
+    );
+    assert_eq!(s3_rows.len(), local_rows.len(), "row counts differ");
+    for (key, json) in &local_rows {
+        assert_eq!(s3_rows.get(key), Some(json), "{key:?} differs");
+    }
+}
+
+#[test]
+fn trail_bucket_ingests_like_the_local_folder() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(&root, &spec(31), "trail");
+    let endpoint = endpoint();
+
+    let local_lake = root.join("local-lake");
+    let (code, local, stderr) = ingest(&trail, &local_lake, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let lake = root.join("lake");
+    let source = format!("s3://{bucket}/AWSLogs/");
+    let (code, summary, stderr) = s3_ingest(&source, lake.to_str().unwrap(), &[], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    for field in ["ingested", "events", "duplicates", "rejected"] {
+        assert_eq!(summary[field], local[field], "{field}");
+    }
+    assert_same_lake(
+        &lake,
+        &format!("s3://{bucket}"),
+        &local_lake,
+        trail.to_str().unwrap(),
+    );
+
+    // A re-run reads nothing; an object delivered late, under an earlier key, is picked up.
+    let (code, again, stderr) = s3_ingest(&source, lake.to_str().unwrap(), &[], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(again["transactions"], 0);
+    assert_eq!(again["unchanged"], summary["ingested"]);
+    let late_key = "AWSLogs/000000000000/CloudTrail/us-east-1/2024/03/09/000000000000_CloudTrail_us-east-1_20240309T0000Z_late.json";
+    let late = r#"{"Records":[{"eventVersion":"1.08","eventID":"late-0001","eventTime":"2024-03-09T00:00:01Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","awsRegion":"us-east-1","recipientAccountId":"000000000000"}]}"#;
+    put(&bucket, late_key, late.as_bytes().to_vec());
+    let (code, late_run, stderr) = s3_ingest(&source, lake.to_str().unwrap(), &[], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(late_run["ingested"], 1);
+    assert_eq!(late_run["events"], 1);
+    let ids: HashSet<String> = read_rows(&lake, "events")
+        .into_iter()
+        .filter_map(|row| row.event_id)
+        .collect();
+    assert!(ids.contains("late-0001"));
+}
+
+#[test]
+fn public_samples_ingest_from_s3_like_from_disk() {
+    let Some(samples) = shared_samples() else {
+        eprintln!("skipped: ../shared/testdata/cloudtrail-public is absent");
+        return;
+    };
+    let bucket = new_bucket("samples");
+    upload_dir(&bucket, &samples, "public/");
+    for name in [
+        "awsdocs",
+        "stratus-red-team",
+        "aws-cloudtrail-processing-library",
+    ] {
+        let (_dir, root) = temp_dir();
+        let source = samples.join(name).join("AWSLogs");
+        let (local_code, local, _) = ingest(&source, &root.join("local"), &[]);
+        let s3_source = format!("s3://{bucket}/public/{name}/AWSLogs/");
+        let lake = root.join("lake");
+        let (code, summary, stderr) =
+            s3_ingest(&s3_source, lake.to_str().unwrap(), &[], &endpoint());
+        assert_eq!(code, local_code, "{name}: {stderr}");
+        assert_eq!(summary["events"], local["events"], "{name}");
+        assert_eq!(summary["rejected"], local["rejected"], "{name}");
+        // These samples reuse event ids with different content, so which copy survives
+        // de-duplication depends on order: compare the kept keys, and check each row against
+        // the input it names.
+        let s3_root = format!("s3://{bucket}/public/{name}/AWSLogs");
+        let local_root = source.to_str().unwrap();
+        let (s3_rows, s3_count) = rows_by_key(&lake, &s3_root);
+        let (local_rows, local_count) = rows_by_key(&root.join("local"), local_root);
+        assert_eq!(s3_count, local_count, "{name}");
+        assert!(s3_rows.keys().eq(local_rows.keys()), "{name}");
+        let inputs: BTreeMap<(String, u64), Value> = read_inputs(&source)
+            .into_iter()
+            .map(|r| ((r.file, r.index), r.json))
+            .collect();
+        for table in ["events", "insights"] {
+            for row in read_rows(&lake, table) {
+                let file = row.file.replacen(&s3_root, local_root, 1);
+                assert_eq!(inputs.get(&(file, row.index)), Some(&row.json), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn org_trail_listing_reads_only_the_selected_prefixes() {
+    let (_dir, root) = temp_dir();
+    let spec = TrailSpec {
+        org_id: Some("o-abc123def4".into()),
+        prefix: Some("org/logs".into()),
+        days: 4,
+        events_per_day: 1_500,
+        ..spec(32)
+    };
+    let (trail, bucket) = uploaded_trail(&root, &spec, "org");
+    let account = files_below(&trail)
+        .iter()
+        .find_map(|p| {
+            let key = p.to_string_lossy().into_owned();
+            trailq::source::key_parts(&key).map(|parts| parts.account.to_string())
+        })
+        .unwrap();
+    let proxy = FaultProxy::start(&endpoint(), Rules::default());
+    let lake = root.join("lake");
+    let (code, summary, stderr) = s3_ingest(
+        &format!("s3://{bucket}/org/logs/AWSLogs/"),
+        lake.to_str().unwrap(),
+        &[
+            "--accounts",
+            &account,
+            "--regions",
+            "us-east-1",
+            "--since",
+            "2024-03-10",
+            "--until",
+            "2024-03-10",
+        ],
+        &proxy.endpoint,
+    );
+    assert_eq!(code, 0, "{stderr}");
+
+    // Exactly the files of that account and region delivered on the 10th or the 11th.
+    let selected: HashSet<String> = files_below(&trail)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&trail)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|key| {
+            let parts = trailq::source::key_parts(key).unwrap();
+            parts.account == account
+                && parts.region == Some("us-east-1")
+                && parts.folder != "CloudTrail-Digest"
+                && ["2024/03/10/", "2024/03/11/"]
+                    .iter()
+                    .any(|d| key.contains(d))
+        })
+        .collect();
+    assert!(!selected.is_empty());
+    assert_eq!(summary["ingested"], selected.len() as u64);
+    let read: HashSet<String> = read_rows(&lake, "events")
+        .into_iter()
+        .chain(read_rows(&lake, "insights"))
+        .map(|row| {
+            row.file
+                .strip_prefix(&format!("s3://{bucket}/"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(read.is_subset(&selected));
+
+    // The listing walked the layout: no flat listing from the root, and flat listings only of
+    // the selected day prefixes.
+    let lists: Vec<String> = proxy
+        .request_lines()
+        .into_iter()
+        .filter(|line| line.contains("list-type=2"))
+        .collect();
+    assert!(!lists.is_empty());
+    for line in &lists {
+        let flat = !line.contains("delimiter=");
+        if flat {
+            assert!(
+                line.contains("2024%2F03%2F10%2F") || line.contains("2024%2F03%2F11%2F"),
+                "flat listing outside the selected days: {line}"
+            );
+            assert!(line.contains(&account), "{line}");
+        }
+    }
+}
+
+#[test]
+fn lake_in_s3_is_written_read_back_and_queried() {
+    let (_dir, root) = temp_dir();
+    let trail = root.join("trail");
+    generate(&spec(33), &trail).unwrap();
+    let local_lake = root.join("local-lake");
+    assert_eq!(ingest(&trail, &local_lake, &[]).0, 0);
+
+    let bucket = new_bucket("lake");
+    let lake_url = format!("s3://{bucket}/security/trailq/");
+    let endpoint = endpoint();
+    let (code, summary, stderr) = s3_ingest(trail.to_str().unwrap(), &lake_url, &[], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(summary["events"].as_u64().unwrap() > 0);
+    let (code, again, stderr) = s3_ingest(trail.to_str().unwrap(), &lake_url, &[], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        again["transactions"], 0,
+        "the manifest in S3 makes re-runs no-ops"
+    );
+
+    let mirror = root.join("mirror");
+    download_prefix(&bucket, "security/trailq/", &mirror);
+    assert!(
+        mirror
+            .join("_trailq/log/00000000000000000001.json")
+            .is_file()
+    );
+    assert!(
+        files_below(&mirror)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("_trailq/staging")),
+        "staging objects were left behind"
+    );
+    let root_str = trail.to_str().unwrap();
+    assert_same_lake(&mirror, root_str, &local_lake, root_str);
+
+    let sql = "SELECT eventname, count(*) AS n FROM events WHERE event_date = DATE '2024-03-09' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5";
+    let remote = command(
+        &["query", "--lake", &lake_url, "--format", "csv", sql],
+        &endpoint,
+    )
+    .output()
+    .unwrap();
+    assert!(
+        remote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    let local = trailq(&[
+        "query",
+        "--lake",
+        local_lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        sql,
+    ]);
+    assert_eq!(remote.stdout, local.stdout);
+    assert!(remote.stdout.len() > 20);
+
+    let missing = command(
+        &[
+            "query",
+            "--lake",
+            &format!("s3://{bucket}/nothing/"),
+            "SELECT 1",
+        ],
+        &endpoint,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("trailq ingest"));
+}
+
+#[test]
+fn corrupt_object_is_reported_by_url_and_retried() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(
+        &root,
+        &TrailSpec {
+            extras: false,
+            ..spec(34)
+        },
+        "corrupt",
+    );
+    let good = files_below(&trail).pop().unwrap();
+    let key = good
+        .strip_prefix(&trail)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let bytes = std::fs::read(&good).unwrap();
+    put(&bucket, &key, bytes[..bytes.len() / 2].to_vec());
+
+    let lake = root.join("lake");
+    let source = format!("s3://{bucket}/");
+    let endpoint = endpoint();
+    let (code, summary, stderr) = s3_ingest(&source, lake.to_str().unwrap(), &[], &endpoint);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(summary["failed"], 1);
+    assert!(stderr.contains(&format!("s3://{bucket}/{key}")), "{stderr}");
+    let total = read_inputs(&trail).len();
+    let first = read_rows(&lake, "events").len();
+    assert!(first > 0 && first < total);
+
+    // Repaired (a new ETag), the object is read on the next run, and nothing is doubled.
+    put(&bucket, &key, bytes);
+    let (code, summary, stderr) = s3_ingest(&source, lake.to_str().unwrap(), &[], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["ingested"], 1);
+    let local_lake = root.join("local");
+    assert_eq!(ingest(&trail, &local_lake, &[]).0, 0);
+    assert_same_lake(
+        &lake,
+        &format!("s3://{bucket}"),
+        &local_lake,
+        trail.to_str().unwrap(),
+    );
+}
+
+#[test]
+fn faults_on_every_request_kind_lose_nothing() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(&root, &spec(35), "faults");
+    let local_lake = root.join("local");
+    assert_eq!(ingest(&trail, &local_lake, &[]).0, 0);
+
+    // Every fourth request fails: throttled, 500, dropped, answer lost, or body cut short. Both
+    // the trail bucket and the lake (in S3 too) go through the proxy.
+    let proxy = FaultProxy::start(
+        &endpoint(),
+        Rules {
+            fault_every: 4,
+            ..Rules::default()
+        },
+    );
+    let lake_url = format!("s3://{bucket}/lake/");
+    let source = format!("s3://{bucket}/AWSLogs/");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (code, summary, stderr) = s3_ingest(&source, &lake_url, &[], &proxy.endpoint);
+        runs.push((code, summary, stderr));
+        if runs.last().unwrap().0 == 0 {
+            break;
+        }
+    }
+    let (code, _, stderr) = runs.last().unwrap();
+    assert_eq!(
+        *code,
+        0,
+        "still failing after {} runs: {stderr}",
+        runs.len()
+    );
+    for (code, summary, stderr) in &runs[..runs.len() - 1] {
+        // A run that gave up on an object named it and exited 2; the next run read it.
+        assert_eq!(*code, 2);
+        assert!(stderr.contains("s3://"), "{stderr}");
+        assert!(summary["failed"].as_u64().unwrap() > 0);
+    }
+    for fault in [
+        Fault::SlowDown,
+        Fault::InternalError,
+        Fault::Drop,
+        Fault::LostAnswer,
+        Fault::CutBody,
+    ] {
+        assert!(proxy.injected(fault) > 0, "{fault:?} was never injected");
+    }
+    let mirror = root.join("mirror");
+    download_prefix(&bucket, "lake/", &mirror);
+    assert_same_lake(
+        &mirror,
+        &format!("s3://{bucket}"),
+        &local_lake,
+        trail.to_str().unwrap(),
+    );
+}
+
+#[test]
+fn access_denied_on_one_account_does_not_stop_the_others() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(
+        &root,
+        &TrailSpec {
+            extras: false,
+            ..spec(36)
+        },
+        "denied",
+    );
+    let accounts: Vec<String> = std::fs::read_dir(trail.join("AWSLogs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(accounts.len(), 2);
+    let denied = format!("AWSLogs/{}/", accounts[0]);
+    let proxy = FaultProxy::start(
+        &endpoint(),
+        Rules {
+            deny_prefix: Some(denied.clone()),
+            ..Rules::default()
+        },
+    );
+    let lake = root.join("lake");
+    let (code, summary, stderr) = s3_ingest(
+        &format!("s3://{bucket}/AWSLogs/"),
+        lake.to_str().unwrap(),
+        &[],
+        &proxy.endpoint,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(proxy.denied() > 0);
+    assert!(stderr.contains("AccessDenied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("s3://{bucket}/{denied}")),
+        "{stderr}"
+    );
+    let expected = read_inputs(&trail.join("AWSLogs").join(&accounts[1]))
+        .iter()
+        .filter_map(|r| r.json["eventID"].as_str().map(str::to_string))
+        .collect::<HashSet<_>>();
+    let got: HashSet<String> = read_rows(&lake, "events")
+        .into_iter()
+        .filter_map(|row| row.event_id)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected, "the other account is ingested whole");
+    assert!(summary["failed"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn shards_and_concurrent_writers_share_one_lake() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(&root, &spec(37), "shards");
+    let local_lake = root.join("local");
+    assert_eq!(ingest(&trail, &local_lake, &[]).0, 0);
+    let source = format!("s3://{bucket}/AWSLogs/");
+
+    // Two shards at once into one lake in S3: no conflict, no duplicate, nothing missing.
+    let lake_url = format!("s3://{bucket}/sharded/");
+    let shards: Vec<Child> = (0..2)
+        .map(|i| spawn_ingest(&source, &lake_url, &["--shard", &format!("{i}/2")]))
+        .collect();
+    let mut ingested = 0;
+    for child in shards {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(
+            summary["ingested"].as_u64().unwrap() > 0,
+            "each shard has work"
+        );
+        ingested += summary["ingested"].as_u64().unwrap();
+    }
+    let mirror = root.join("sharded");
+    download_prefix(&bucket, "sharded/", &mirror);
+    assert_same_lake(
+        &mirror,
+        &format!("s3://{bucket}"),
+        &local_lake,
+        trail.to_str().unwrap(),
+    );
+    let (_, whole, _) = ingest(&trail, &root.join("again"), &[]);
+    assert_eq!(ingested, whole["ingested"].as_u64().unwrap());
+
+    // Two unsharded writers racing on one lake: one may lose the commit, none corrupts it.
+    let lake_url = format!("s3://{bucket}/raced/");
+    let racers: Vec<Child> = (0..2)
+        .map(|_| spawn_ingest(&source, &lake_url, &[]))
+        .collect();
+    let codes: Vec<i32> = racers
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert!(codes.contains(&0), "{codes:?}");
+    let (code, _, stderr) = s3_ingest(&source, &lake_url, &[], &endpoint());
+    assert_eq!(code, 0, "{stderr}");
+    let mirror = root.join("raced");
+    download_prefix(&bucket, "raced/", &mirror);
+    assert_same_lake(
+        &mirror,
+        &format!("s3://{bucket}"),
+        &local_lake,
+        trail.to_str().unwrap(),
+    );
+}
