@@ -1,7 +1,8 @@
 //! Ingest throughput: end to end (the real binary, 1 thread and all cores, with peak memory),
 //! the single-core ceiling of its two input stages (gunzip alone, JSON parsing alone) on the
 //! same files, DuckDB converting the same files (when the `duckdb` Python package is present),
-//! and peak memory on one 1 GB log file.
+//! the same trail read from an S3 server on loopback (moto, from the test script's virtual
+//! environment) and written to a lake in it, and peak memory on one 1 GB log file.
 //!
 //! `cargo bench --bench ingest` (`TRAILQ_BENCH_EVENTS` sets the trail size, default 160,000).
 //! Figures are MB/s of uncompressed JSON, 1 MB = 10^6 bytes.
@@ -136,6 +137,29 @@ fn main() {
         }
     }
 
+    match MotoServer::start() {
+        Some(moto) => {
+            let bucket = "trailq-bench";
+            moto.upload(bucket, &trail);
+            for (name, source, lake) in [
+                (
+                    "from S3 on loopback to a local lake",
+                    format!("s3://{bucket}/AWSLogs/"),
+                    work.join("lake-from-s3").to_string_lossy().into_owned(),
+                ),
+                (
+                    "from a local folder to a lake in S3",
+                    trail.to_string_lossy().into_owned(),
+                    format!("s3://{bucket}/lake-{}/", fastrand::u32(..)),
+                ),
+            ] {
+                let (seconds, peak) = median_of(|| moto.ingest(&source, &lake, cores));
+                row(&format!("{name}, {cores} threads"), seconds, Some(peak));
+            }
+        }
+        None => println!("S3: moto_server not found (run scripts/test.sh once), skipped"),
+    }
+
     let (big, big_bytes) = big_file(&work, &plain);
     let (seconds, peak) = ingest(&big, &work.join("lake-big"), cores);
     let big_mb = big_bytes as f64 / 1e6;
@@ -194,6 +218,109 @@ fn ingest(source: &Path, lake: &Path, threads: usize) -> (f64, f64) {
         summary["elapsed_seconds"].as_f64().unwrap(),
         summary["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,
     )
+}
+
+/// A moto S3 server on a free loopback port, stopped when dropped.
+struct MotoServer {
+    endpoint: String,
+    child: std::process::Child,
+}
+
+impl MotoServer {
+    fn start() -> Option<Self> {
+        let home = std::env::var("HOME").ok()?;
+        let venv = std::env::var("TRAILQ_TEST_VENV")
+            .unwrap_or_else(|_| format!("{home}/.cache/trailq-test-venv"));
+        let program = Path::new(&venv).join("bin/moto_server");
+        if !program.exists() {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Self { endpoint, child });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+
+    fn upload(&self, bucket: &str, dir: &Path) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "bench", "bench", None, None, "bench",
+            ))
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        runtime.block_on(async {
+            client.create_bucket().bucket(bucket).send().await.unwrap();
+            for path in gz_files(dir) {
+                let key = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let body = aws_sdk_s3::primitives::ByteStream::from(fs::read(&path).unwrap());
+                let put = client.put_object().bucket(bucket).key(key).body(body);
+                put.send().await.unwrap();
+            }
+        });
+    }
+
+    /// One ingest against this server into a fresh lake (a new prefix or a cleared folder).
+    fn ingest(&self, source: &str, lake: &str, threads: usize) -> (f64, f64) {
+        let lake = if lake.starts_with("s3://") {
+            format!("{lake}{}/", fastrand::u32(..))
+        } else {
+            let _ = fs::remove_dir_all(lake);
+            lake.to_string()
+        };
+        let output = Command::new(env!("CARGO_BIN_EXE_trailq"))
+            .args(["-q", "ingest", source, "--lake", &lake, "--json"])
+            .args(["--threads", &threads.to_string()])
+            .args(["--endpoint-url", &self.endpoint])
+            .envs([
+                ("AWS_ACCESS_KEY_ID", "bench"),
+                ("AWS_SECRET_ACCESS_KEY", "bench"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+        (
+            summary["elapsed_seconds"].as_f64().unwrap(),
+            summary["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        )
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// DuckDB converting the same gzipped files to zstd Parquet (`benches/duckdb_ingest.py`, timed

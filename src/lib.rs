@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod decode;
+pub mod detect;
 pub mod error;
 pub mod generate;
 pub mod ingest;

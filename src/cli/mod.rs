@@ -7,6 +7,7 @@
 mod aws;
 mod ddl;
 mod demo;
+mod detect;
 mod generate;
 mod ingest;
 mod progress;
@@ -20,6 +21,8 @@ use clap::{Parser, Subcommand};
 
 /// Exit status for success.
 pub const EXIT_OK: u8 = 0;
+/// Exit status for findings at or above `--fail-on`.
+pub const EXIT_FINDINGS: u8 = 1;
 /// Exit status for an error or incomplete input.
 pub const EXIT_ERROR: u8 = 2;
 
@@ -45,6 +48,7 @@ enum Command {
     Query(query::QueryArgs),
     Shell(shell::ShellArgs),
     Ddl(ddl::DdlArgs),
+    Detect(detect::DetectArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -69,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Shell(args) => shell::run(args),
         Command::Ddl(args) => ddl::run(args),
+        Command::Detect(args) => detect::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

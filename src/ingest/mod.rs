@@ -22,7 +22,9 @@ use self::dedupe::Dedupe;
 use self::worker::{Shared, Worker, WorkerOutput};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
-use crate::lake::{Lake, Manifest, OutputEntry, SourceStatus, Transaction, commit, recover};
+use crate::lake::{
+    Lake, Manifest, OutputEntry, SourceStatus, Transaction, commit, new_txid, recover,
+};
 use crate::sink::{Partition, TakenPartition};
 use crate::source::{Route, Selection, Source, SourceObject};
 
@@ -234,14 +236,6 @@ struct TransactionStats {
     json_bytes: u64,
 }
 
-fn new_txid() -> String {
-    format!(
-        "{}-{:08x}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        fastrand::u32(..)
-    )
-}
-
 fn run_transaction(
     lake: &Lake,
     source: &dyn Source,
@@ -345,6 +339,7 @@ fn run_transaction(
         committed_at: Utc::now().to_rfc3339(),
         sources: merged.sources,
         outputs: merged.outputs,
+        removed: Vec::new(),
     };
     let stats = TransactionStats {
         duplicates: shared.dedupe.removed(),

@@ -5,7 +5,8 @@
 //!    `_trailq/log/<seq>.json` name. The link fails if that name exists, so two writers can
 //!    never both commit the same sequence number. **This is the commit point.**
 //! 3. Each staged file is renamed to its place under the table directory (an atomic rename on
-//!    one file system), then the staging directory is removed.
+//!    one file system), the files the transaction replaces (`removed`) are deleted, then the
+//!    staging directory is removed.
 //!
 //! A crash before 2 leaves only staging files, which the next run deletes: their sources are not
 //! in the manifest, so they are read again. A crash during 3 leaves some files published and
@@ -73,6 +74,18 @@ fn publish(lake: &Lake, transaction: &Transaction) -> Result<()> {
         dirs.push(dir.to_path_buf());
         if i == 0 {
             failpoint("mid-publish");
+        }
+    }
+    for removed in &transaction.removed {
+        let path = lake.root().join(removed);
+        match fs::remove_file(&path) {
+            Ok(()) => dirs.push(
+                path.parent()
+                    .expect("a lake file has a folder")
+                    .to_path_buf(),
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::io(&path, err)),
         }
     }
     dirs.sort();
@@ -174,12 +187,18 @@ fn publish_remote(remote: &Remote, transaction: &Transaction) -> Result<()> {
         .iter()
         .map(|output| (format!("{staging}/{}", output.path), output.path.clone()))
         .collect();
-    if let Some((first, rest)) = moves.split_first() {
+    // The last staged object moves after the replaced files are deleted: while any staged
+    // object is left, a crashed publish is finished by the next run's recovery.
+    let Some((last, others)) = moves.split_last() else {
+        return remote.delete_all(&transaction.removed);
+    };
+    if let Some((first, rest)) = others.split_first() {
         remote.rename_all(std::slice::from_ref(first))?;
         failpoint("mid-publish");
         remote.rename_all(rest)?;
     }
-    Ok(())
+    remote.delete_all(&transaction.removed)?;
+    remote.rename_all(std::slice::from_ref(last))
 }
 
 /// [`recover`] for a remote lake. Staged objects of an uncommitted transaction are deleted only

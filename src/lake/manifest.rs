@@ -70,6 +70,9 @@ pub struct Transaction {
     pub sources: Vec<SourceEntry>,
     /// Files published.
     pub outputs: Vec<OutputEntry>,
+    /// Files this transaction replaces (lake-relative): deleted once it is published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
 }
 
 /// The state of one source object, as the latest transaction that read it left it.

@@ -34,6 +34,15 @@ use crate::record::time::format_day;
 use crate::s3::S3Url;
 use crate::source::Table;
 
+/// A new transaction id: the UTC time and a random suffix (also the staging folder's name).
+pub fn new_txid() -> String {
+    format!(
+        "{}-{:08x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        fastrand::u32(..)
+    )
+}
+
 /// Where a lake is: a local folder or an S3 prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LakeLocation {

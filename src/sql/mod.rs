@@ -20,22 +20,24 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
+use crate::detect::store::{FINDINGS, findings_schema};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLocation, REJECTS};
 use crate::record::schema::{EVENT_DATE, events_schema, rejects_schema};
 use crate::s3::{S3Config, S3Options};
 
 /// The tables of a lake, with their file schema and whether they are partitioned by day.
-pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 3] {
+pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 4] {
     [
         ("events", events_schema(), true),
         ("insights", events_schema(), true),
+        (FINDINGS, findings_schema(), true),
         (REJECTS, rejects_schema(), false),
     ]
 }
 
-/// A session over the lake at `location`: `events`, `insights` and `rejects` (each empty when
-/// the lake has none yet), the JSON functions and trailq's own. A lake in S3 is read through
+/// A session over the lake at `location`: `events`, `insights`, `findings` and `rejects` (each
+/// empty when the lake has none yet), the JSON functions and trailq's own. A lake in S3 is read through
 /// the same object store ingest writes it with.
 pub async fn open_session(location: &LakeLocation, s3: &S3Options) -> Result<SessionContext> {
     let config = SessionConfig::new()

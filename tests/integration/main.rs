@@ -4,6 +4,7 @@ mod athena;
 mod bad_input;
 mod canned;
 mod crash;
+mod detect;
 mod fault_proxy;
 mod ingest;
 mod readme;

@@ -1,0 +1,185 @@
+//! `trailq detect`: run the anomaly detectors over the lake.
+
+use std::io::Write;
+use std::time::Instant;
+
+use chrono::Utc;
+use clap::{Args, ValueEnum};
+
+use super::aws::{S3Args, writable_lake};
+use super::{EXIT_FINDINGS, EXIT_OK, query_runtime};
+use crate::detect::{self, Finding, Severity, Window, registry, store};
+use crate::error::{Error, Result};
+use crate::lake::LakeLocation;
+use crate::record::time::format_time;
+use crate::sql::open_session;
+use crate::sql::params::parse_when;
+
+/// Find unusual activity: CloudTrail-Insights-style rate and error-rate detectors, and two more.
+///
+/// Findings are Insights-shaped records (Start and End sharing a sharedEventID), written to the
+/// lake's `findings` table and summarized on stdout. Re-running a window replaces its findings
+/// (ids are stable). Minutes newer than the watermark (the newest event less --watermark-lag) are
+/// judged by a later run.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The lake: a folder or `s3://bucket/prefix/`.
+    #[arg(long, required_unless_present = "list")]
+    lake: Option<String>,
+    /// First minute to judge (2024-03-01, 2024-03-01T10:00:00Z, or 30d for 30 days ago).
+    #[arg(long, required_unless_present = "list")]
+    since: Option<String>,
+    /// Judge up to this time (exclusive) [default: the watermark].
+    #[arg(long)]
+    until: Option<String>,
+    /// Only these detectors (comma-separated; see --list).
+    #[arg(long, value_delimiter = ',')]
+    detectors: Vec<String>,
+    /// A detector parameter, as DETECTOR.PARAM=VALUE (repeatable; see --list).
+    #[arg(long = "set", value_name = "DETECTOR.PARAM=VALUE", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+    /// Minutes behind the newest event that are not judged yet (late deliveries).
+    #[arg(long, default_value_t = 30)]
+    watermark_lag: i64,
+    /// Output: a table of findings, or the Insights-shaped records as JSON or NDJSON.
+    #[arg(long, value_enum, default_value_t = DetectFormat::Table)]
+    format: DetectFormat,
+    /// Count per day what would have fired; write nothing.
+    #[arg(long)]
+    backtest: bool,
+    /// Exit 1 when a finding at or above this severity exists (low, medium, high).
+    #[arg(long, value_parser = parse_severity)]
+    fail_on: Option<Severity>,
+    /// List the detectors, what each looks for, and its parameters.
+    #[arg(long)]
+    list: bool,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+/// How findings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    /// One line per finding.
+    Table,
+    /// A JSON array of the Insights-shaped records.
+    Json,
+    /// One Insights-shaped record per line.
+    Ndjson,
+}
+
+fn parse_setting(text: &str) -> std::result::Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: write DETECTOR.PARAM=VALUE"))?;
+    Ok((key.trim().to_string(), value.trim().to_string()))
+}
+
+fn parse_severity(text: &str) -> std::result::Result<Severity, String> {
+    Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
+}
+
+/// Runs the detect command.
+pub fn run(args: DetectArgs) -> Result<u8> {
+    let mut stdout = std::io::stdout().lock();
+    let out = |err| Error::io(std::path::Path::new("<stdout>"), err);
+    if args.list {
+        for detector in registry::all() {
+            writeln!(stdout, "{}\n    {}", detector.name(), detector.summary()).map_err(out)?;
+            for param in detector.params() {
+                writeln!(
+                    stdout,
+                    "    --set {}.{}={}  {}",
+                    detector.name(),
+                    param.name,
+                    param.default,
+                    param.help
+                )
+                .map_err(out)?;
+            }
+        }
+        return Ok(EXIT_OK);
+    }
+    let now = Utc::now();
+    let when = |value: &str| parse_when(value, now).map_err(Error::Usage);
+    let window = Window {
+        since_ms: when(args.since.as_deref().expect("clap requires --since"))?,
+        until_ms: args.until.as_deref().map(when).transpose()?,
+        lag_minutes: args.watermark_lag.max(0),
+    };
+    let selected = registry::select(&args.detectors, &args.settings)?;
+    let location = LakeLocation::parse(args.lake.as_deref().expect("clap requires --lake"))?;
+    let runtime = query_runtime()?;
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        let ctx = open_session(&location, &args.s3.options()).await?;
+        detect::run(&ctx, window, &selected).await
+    })?;
+    let span = outcome.span;
+    log::info!(
+        "judged {} to {} (watermark) with {}: {} findings in {:.1} s",
+        format_time(span.from * 60_000),
+        format_time(span.to * 60_000),
+        outcome.detectors.join(", "),
+        outcome.findings.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if args.backtest {
+        writeln!(stdout, "{:<12} {:<16} {:>8}", "day", "detector", "insights").map_err(out)?;
+        for ((day, detector), count) in store::starts_per_day(&outcome.findings) {
+            writeln!(stdout, "{day:<12} {detector:<16} {count:>8}").map_err(out)?;
+        }
+        log::info!("backtest: nothing written");
+    } else {
+        let lake = writable_lake(&location, &args.s3, runtime.handle())?;
+        let rows = store::write(&lake, &outcome.findings, &outcome.detectors, span)?;
+        log::info!("{rows} rows in the findings table for the judged days");
+        print(&mut stdout, args.format, &outcome.findings).map_err(out)?;
+    }
+    stdout.flush().map_err(out)?;
+    let worst = outcome.findings.iter().map(|f| f.candidate.severity).max();
+    Ok(match (args.fail_on, worst) {
+        (Some(bar), Some(worst)) if worst >= bar => EXIT_FINDINGS,
+        _ => EXIT_OK,
+    })
+}
+
+fn print(out: &mut impl Write, format: DetectFormat, findings: &[Finding]) -> std::io::Result<()> {
+    match format {
+        DetectFormat::Json => {
+            let records: Vec<_> = findings.iter().flat_map(Finding::records).collect();
+            serde_json::to_writer_pretty(&mut *out, &records)?;
+            writeln!(out)
+        }
+        DetectFormat::Ndjson => {
+            for record in findings.iter().flat_map(Finding::records) {
+                writeln!(out, "{record}")?;
+            }
+            Ok(())
+        }
+        DetectFormat::Table => {
+            if findings.is_empty() {
+                return writeln!(out, "no findings");
+            }
+            for finding in findings {
+                let c = &finding.candidate;
+                let duration = match c.episode.end {
+                    Some(_) => format!("{} min", finding.duration()),
+                    None => "ongoing".into(),
+                };
+                writeln!(
+                    out,
+                    "{}  {:<6} {:<15} {} {:<14} {:<8} {}",
+                    format_time(c.episode.start * 60_000),
+                    c.severity.name(),
+                    c.detector,
+                    c.account,
+                    c.region,
+                    duration,
+                    c.reason
+                )?;
+            }
+            Ok(())
+        }
+    }
+}

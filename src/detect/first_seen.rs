@@ -1,0 +1,314 @@
+//! `first-seen`: an established principal does something it never did in its baseline.
+//!
+//! The attack: a compromised identity is used for what its owner never does: creating access
+//! keys or login profiles, attaching admin policies, stopping CloudTrail or GuardDuty, opening
+//! security groups; or it acts in a region the account's people never use (attackers often pick
+//! a far region to run instances or hide resources). Rate detectors miss one such call; but for
+//! a principal with history, the first call of a sensitive write API, or the first activity in a
+//! region, is exactly the signal. Principals with too little history are left out: everything
+//! is new to them.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use async_trait::async_trait;
+
+use super::DetectInput;
+use super::finding::{Candidate, Severity};
+use super::rate::Episode;
+use super::registry::{Detector, ParamSpec, Params};
+use super::series::time_range;
+use crate::error::Result;
+use crate::record::time::format_time;
+use crate::sql::execute;
+
+/// First uses of sensitive write APIs and of regions by established principals.
+pub struct FirstSeen;
+
+/// Write APIs that change who can do what, or blind the defenders.
+pub const SENSITIVE_APIS: &[&str] = &[
+    "AddUserToGroup",
+    "AttachGroupPolicy",
+    "AttachRolePolicy",
+    "AttachUserPolicy",
+    "AuthorizeSecurityGroupIngress",
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "CreatePolicyVersion",
+    "CreateRole",
+    "CreateUser",
+    "CreateVirtualMFADevice",
+    "DeactivateMFADevice",
+    "DeleteBucketPolicy",
+    "DeletePublicAccessBlock",
+    "PutBucketAcl",
+    "PutBucketPolicy",
+    "PutGroupPolicy",
+    "PutRolePolicy",
+    "PutUserPolicy",
+    "SetDefaultPolicyVersion",
+    "UpdateAssumeRolePolicy",
+    "UpdateLoginProfile",
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "ModifyInstanceAttribute",
+    "ModifySnapshotAttribute",
+    "ModifyImageAttribute",
+    "PutSecretValue",
+    "GetSecretValue",
+];
+
+/// Sensitive APIs whose first use is high severity: they blind logging or destroy keys.
+pub const CRITICAL_APIS: &[&str] = &[
+    "StopLogging",
+    "DeleteTrail",
+    "UpdateTrail",
+    "PutEventSelectors",
+    "DeleteDetector",
+    "DisassociateFromMasterAccount",
+    "DisableSecurityHub",
+    "StopConfigurationRecorder",
+    "DeleteConfigurationRecorder",
+    "DeleteFlowLogs",
+    "ScheduleKeyDeletion",
+    "DisableKey",
+];
+
+const FILTER: &str = "principal IS NOT NULL \
+                      AND coalesce(useridentity.type, '') <> 'AWSService' \
+                      AND coalesce(eventtype, '') <> 'AwsCloudTrailInsight'";
+
+/// One (account, principal, region, API) seen in the lookback or the window.
+struct Usage {
+    account: String,
+    principal: String,
+    region: String,
+    source: String,
+    name: String,
+    first_ms: i64,
+    before: i64,
+    calls: i64,
+}
+
+#[async_trait]
+impl Detector for FirstSeen {
+    fn name(&self) -> &'static str {
+        "first-seen"
+    }
+
+    fn summary(&self) -> &'static str {
+        "an established principal calls a sensitive write API, or acts in a region, that it never \
+         used in its baseline"
+    }
+
+    fn insight_type(&self) -> &'static str {
+        "FirstSeenInsight"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec {
+                name: "baseline-days",
+                default: 14.0,
+                help: "days before the window in which the principal's habits are learned",
+            },
+            ParamSpec {
+                name: "min-history-events",
+                default: 20.0,
+                help: "events a principal needs in the baseline to be judged at all",
+            },
+            ParamSpec {
+                name: "regions",
+                default: 1.0,
+                help: "1 to report first activity in a region, 0 not to",
+            },
+        ]
+    }
+
+    async fn detect(&self, input: &DetectInput<'_>, params: &Params) -> Result<Vec<Candidate>> {
+        let lookback = (params.get("baseline-days") * 1440.0).ceil() as i64;
+        let since_ms = input.span.from * 60_000;
+        let sql = format!(
+            "SELECT recipientaccountid, principal, awsregion, eventsource, eventname, \
+                    min(CAST(eventtime AS BIGINT)) AS first_ms, \
+                    sum(CASE WHEN eventtime < '{}' THEN 1 ELSE 0 END) AS before, \
+                    count(*) AS calls \
+             FROM events WHERE {} AND {FILTER} GROUP BY 1, 2, 3, 4, 5",
+            format_time(since_ms),
+            time_range(
+                (input.span.from - lookback) * 60_000,
+                (input.span.to + 1) * 60_000
+            ),
+        );
+        let (_, batches) = execute(input.ctx, &sql, HashMap::new()).await?;
+        let mut usages = Vec::new();
+        for batch in &batches {
+            let text: Vec<_> = (0..5)
+                .map(|i| cast(batch.column(i), &DataType::Utf8).expect("text"))
+                .collect();
+            let text: Vec<_> = text.iter().map(|c| c.as_string::<i32>()).collect();
+            let numbers: Vec<_> = (5..8)
+                .map(|i| cast(batch.column(i), &DataType::Int64).expect("number"))
+                .collect();
+            let numbers: Vec<_> = numbers
+                .iter()
+                .map(|c| c.as_primitive::<Int64Type>())
+                .collect();
+            for row in 0..batch.num_rows() {
+                let value = |i: usize| {
+                    if text[i].is_valid(row) {
+                        text[i].value(row).to_string()
+                    } else {
+                        String::new()
+                    }
+                };
+                usages.push(Usage {
+                    account: value(0),
+                    principal: value(1),
+                    region: value(2),
+                    source: value(3),
+                    name: value(4),
+                    first_ms: numbers[0].value(row),
+                    before: numbers[1].value(row),
+                    calls: numbers[2].value(row),
+                });
+            }
+        }
+        Ok(self.judge(&usages, input, params, lookback))
+    }
+}
+
+impl FirstSeen {
+    fn judge(
+        &self,
+        usages: &[Usage],
+        input: &DetectInput<'_>,
+        params: &Params,
+        lookback: i64,
+    ) -> Vec<Candidate> {
+        let min_history = params.get("min-history-events") as i64;
+        let (from_ms, to_ms) = (input.span.from * 60_000, (input.span.to + 1) * 60_000);
+        let mut history: HashMap<(&str, &str), i64> = HashMap::new();
+        for u in usages {
+            *history.entry((&u.account, &u.principal)).or_default() += u.before;
+        }
+        let established = |u: &Usage| {
+            history
+                .get(&(u.account.as_str(), u.principal.as_str()))
+                .copied()
+                .unwrap_or(0)
+                >= min_history
+        };
+        // First use of a subject = the earliest usage row; it is new if nothing came before.
+        let mut regions: HashMap<(&str, &str, &str), (i64, &Usage)> = HashMap::new();
+        let mut apis: HashMap<(&str, &str, &str, &str), (i64, &Usage)> = HashMap::new();
+        for u in usages.iter().filter(|u| established(u)) {
+            let region = regions
+                .entry((&u.account, &u.principal, &u.region))
+                .or_insert((0, u));
+            region.0 += u.before;
+            if u.first_ms < region.1.first_ms {
+                region.1 = u;
+            }
+            if SENSITIVE_APIS.contains(&u.name.as_str()) || CRITICAL_APIS.contains(&u.name.as_str())
+            {
+                let api = apis
+                    .entry((&u.account, &u.principal, &u.source, &u.name))
+                    .or_insert((0, u));
+                api.0 += u.before;
+                if u.first_ms < api.1.first_ms {
+                    api.1 = u;
+                }
+            }
+        }
+        let new = |before: i64, first: &Usage| {
+            before == 0 && first.first_ms >= from_ms && first.first_ms < to_ms
+        };
+        let mut found = Vec::new();
+        for ((account, principal, source, name), (before, first)) in &apis {
+            if !new(*before, first) {
+                continue;
+            }
+            let severity = if CRITICAL_APIS.contains(name) {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            found.push(self.candidate(
+                first,
+                lookback,
+                severity,
+                "sensitive API",
+                format!(
+                    "{principal} called {source} {name} for the first time in {} days of history",
+                    lookback / 1440
+                ),
+                vec![
+                    ("recipientaccountid", account.to_string()),
+                    ("principal", principal.to_string()),
+                    ("eventsource", source.to_string()),
+                    ("eventname", name.to_string()),
+                ],
+            ));
+        }
+        if params.get("regions") > 0.0 {
+            for ((account, principal, region), (before, first)) in &regions {
+                if !new(*before, first) {
+                    continue;
+                }
+                found.push(self.candidate(
+                    first,
+                    lookback,
+                    Severity::Low,
+                    "region",
+                    format!("{principal} acted in {region} for the first time in {} days of history (first call {})", lookback / 1440, first.name),
+                    vec![
+                        ("recipientaccountid", account.to_string()),
+                        ("principal", principal.to_string()),
+                        ("awsregion", region.to_string()),
+                    ],
+                ));
+            }
+        }
+        found.sort_by(|a, b| (a.episode.start, &a.reason).cmp(&(b.episode.start, &b.reason)));
+        found
+    }
+
+    fn candidate(
+        &self,
+        first: &Usage,
+        lookback: i64,
+        severity: Severity,
+        metric: &'static str,
+        reason: String,
+        subject: Vec<(&'static str, String)>,
+    ) -> Candidate {
+        let start = first.first_ms.div_euclid(60_000);
+        Candidate {
+            detector: self.name(),
+            insight_type: self.insight_type(),
+            account: first.account.clone(),
+            region: first.region.clone(),
+            event_source: first.source.clone(),
+            event_name: first.name.clone(),
+            error_code: None,
+            principal: Some(first.principal.clone()),
+            metric: Some(metric),
+            episode: Episode {
+                start,
+                end: Some(start + 1),
+                baseline_average: 0.0,
+                baseline_minutes: lookback,
+                start_count: 1.0,
+                total: 1.0,
+                p_value: 0.0,
+            },
+            severity,
+            reason: format!("{reason}; {} calls in the window", first.calls),
+            subject,
+            filter: FILTER,
+        }
+    }
+}
