@@ -36,6 +36,20 @@ for _ in $(seq 1 100); do
 done
 export TRAILQ_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
 
+# The report's HTML is checked in a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null; then
+    echo "scripts/test.sh: installing Debian's chromium" >&2
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+        || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+fi
+export TRAILQ_TEST_CHROMIUM="${TRAILQ_TEST_CHROMIUM:-$(command -v chromium)}"
+
+# Snapshot tests compare, never write: a changed report fails until its snapshot is reviewed
+# (`cargo insta review`, or INSTA_UPDATE=always) and committed.
+export INSTA_UPDATE=no
+
 # The other tests generate their own CloudTrail data, and read ../shared/testdata/cloudtrail-public
 # when it is there (skipping those checks when it is not).
 cargo test --no-fail-fast

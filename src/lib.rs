@@ -11,6 +11,7 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod record;
+pub mod report;
 pub mod s3;
 pub mod sink;
 pub mod source;

@@ -12,6 +12,7 @@ mod generate;
 mod ingest;
 mod progress;
 mod query;
+mod report;
 mod shell;
 
 use std::io::Write;
@@ -49,6 +50,7 @@ enum Command {
     Shell(shell::ShellArgs),
     Ddl(ddl::DdlArgs),
     Detect(detect::DetectArgs),
+    Report(report::ReportArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -74,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Shell(args) => shell::run(args),
         Command::Ddl(args) => ddl::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -87,6 +87,15 @@ pub struct Candidate {
     pub filter: &'static str,
 }
 
+impl Candidate {
+    /// The events of the candidate's series, as stored in the findings table's `subject`
+    /// column: `{"filter": SQL, "keys": [[column expression, value], ...]}`. The report draws
+    /// the series' chart from it (values are bound as parameters, never pasted).
+    pub fn subject_json(&self) -> String {
+        json!({ "filter": self.filter, "keys": self.subject }).to_string()
+    }
+}
+
 /// One attribution value and its per-minute average.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Share {

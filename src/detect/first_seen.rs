@@ -19,10 +19,9 @@ use super::DetectInput;
 use super::finding::{Candidate, Severity};
 use super::rate::Episode;
 use super::registry::{Detector, ParamSpec, Params};
-use super::series::time_range;
 use crate::error::Result;
 use crate::record::time::format_time;
-use crate::sql::execute;
+use crate::sql::{execute, time_range};
 
 /// First uses of sensitive write APIs and of regions by established principals.
 pub struct FirstSeen;

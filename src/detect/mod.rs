@@ -34,9 +34,9 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use self::rate::JudgeSpan;
-use self::series::time_range;
 use crate::error::{Error, Result};
 use crate::sql::execute;
+use crate::sql::time_range;
 
 /// What a detector reads: the session over the lake and the judged span.
 pub struct DetectInput<'a> {

@@ -9,8 +9,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use super::DetectInput;
 use crate::error::Result;
-use crate::record::time::{day_of, format_day, format_time};
-use crate::sql::execute;
+use crate::sql::{execute, time_range};
 
 /// What to aggregate: key columns, a filter, and one or more per-minute measures.
 pub struct SeriesQuery<'a> {
@@ -29,18 +28,6 @@ pub struct Series {
     pub key: Vec<String>,
     /// Per measure, (minute, value) with value > 0, by minute.
     pub points: Vec<Vec<(i64, f64)>>,
-}
-
-/// The time predicate of `[from_ms, to_ms)` with the partition filter that prunes folders.
-pub fn time_range(from_ms: i64, to_ms: i64) -> String {
-    format!(
-        "event_date >= DATE '{}' AND event_date <= DATE '{}' \
-         AND eventtime >= '{}' AND eventtime < '{}'",
-        format_day(day_of(from_ms)),
-        format_day(day_of(to_ms)),
-        format_time(from_ms),
-        format_time(to_ms)
-    )
 }
 
 /// Runs the aggregation over `[from_ms, to_ms)` and groups the rows into series.

@@ -63,6 +63,7 @@ pub fn findings_schema() -> SchemaRef {
                 false,
             ),
             text("record", false),
+            text("subject", false),
         ]))
     });
     SCHEMA.clone()
@@ -169,6 +170,7 @@ pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
         text(&|f, _| Some(f.candidate.reason.clone())),
         Arc::new(files.finish()),
         text(&|_, r| Some(r.to_string())),
+        text(&|f, _| Some(f.candidate.subject_json())),
     ];
     Ok(RecordBatch::try_new(findings_schema(), columns)?)
 }

@@ -108,6 +108,19 @@ pub async fn open_session(location: &LakeLocation, s3: &S3Options) -> Result<Ses
     Ok(ctx)
 }
 
+/// `eventtime` in `[from_ms, to_ms)`, with the `event_date` filter that prunes partitions.
+pub fn time_range(from_ms: i64, to_ms: i64) -> String {
+    use crate::record::time::{day_of, format_day, format_time};
+    format!(
+        "event_date >= DATE '{}' AND event_date <= DATE '{}' \
+         AND eventtime >= '{}' AND eventtime < '{}'",
+        format_day(day_of(from_ms)),
+        format_day(day_of(to_ms)),
+        format_time(from_ms),
+        format_time(to_ms)
+    )
+}
+
 fn with_event_date(schema: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(EVENT_DATE, DataType::Date32, false));

@@ -11,10 +11,12 @@ use trailq::generate::{TrailSpec, generate};
 use crate::util::*;
 
 const ACCOUNT: &str = "111122223333";
-const QUIET_REGION: &str = "ap-southeast-2";
+pub const QUIET_REGION: &str = "ap-southeast-2";
+/// An attacker-controlled user agent: the report must show it as text, never run it.
+pub const USER_AGENT: &str = "aws-cli/2.15.0 <script>document.body.setAttribute('data-pwned','yes')</script><img src=x onerror=\"document.title='pwned'\">";
 
 /// One write event at `time` by the IAM user `user`.
-fn event(
+pub fn event(
     time: &str,
     id: &str,
     region: &str,
@@ -37,7 +39,7 @@ fn event(
         "eventName": name,
         "awsRegion": region,
         "sourceIPAddress": "203.0.113.7",
-        "userAgent": "aws-cli/2.15.0 <script>alert(1)</script>",
+        "userAgent": USER_AGENT,
         "requestParameters": {},
         "responseElements": null,
         "eventID": id,
@@ -55,7 +57,7 @@ fn event(
 }
 
 /// `per_minute` events a minute for `minutes` minutes from `start` (HH:MM on 2024-03-09).
-fn burst(
+pub fn burst(
     tag: &str,
     start: (u32, u32),
     minutes: u32,
@@ -83,7 +85,7 @@ fn burst(
     records
 }
 
-fn write_log(logs: &Path, name: &str, records: &[Value]) {
+pub fn write_log(logs: &Path, name: &str, records: &[Value]) {
     write_gz(
         &logs.join(format!(
             "AWSLogs/{ACCOUNT}/CloudTrail/{QUIET_REGION}/2024/03/09/{ACCOUNT}_CloudTrail_{QUIET_REGION}_{name}.json.gz"
@@ -93,7 +95,7 @@ fn write_log(logs: &Path, name: &str, records: &[Value]) {
 }
 
 /// A background trail of nine days (2024-03-01 to 03-09) for the account, in two regions.
-fn background(root: &Path) -> std::path::PathBuf {
+pub fn background(root: &Path) -> std::path::PathBuf {
     let logs = root.join("logs");
     let spec = TrailSpec {
         seed: 41,
@@ -110,7 +112,7 @@ fn background(root: &Path) -> std::path::PathBuf {
     logs
 }
 
-fn detect(lake: &Path, args: &[&str]) -> (i32, String, String) {
+pub fn detect(lake: &Path, args: &[&str]) -> (i32, String, String) {
     let mut all = vec![
         "detect",
         "--lake",
@@ -127,7 +129,7 @@ fn detect(lake: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn query(lake: &Path, sql: &str) -> Vec<Value> {
+pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
     let output = trailq(&[
         "query",
         "--lake",
@@ -148,7 +150,7 @@ fn query(lake: &Path, sql: &str) -> Vec<Value> {
         .clone()
 }
 
-fn records_of(stdout: &str) -> Vec<Value> {
+pub fn records_of(stdout: &str) -> Vec<Value> {
     serde_json::from_str::<Value>(stdout)
         .unwrap()
         .as_array()

@@ -8,6 +8,7 @@ mod detect;
 mod fault_proxy;
 mod ingest;
 mod readme;
+mod report;
 mod roundtrip;
 mod s3;
 mod util;

@@ -1,0 +1,134 @@
+//! Detection: the evaluation harness (precision, recall and delay of each rate detector on
+//! synthetic series with injected anomalies), then all four detectors end to end over a
+//! generated lake of 30 days × 1 million events, on one core (`taskset -c 0`) and on all.
+//!
+//! `cargo bench --bench detect` (`TRAILQ_BENCH_DETECT_EVENTS_PER_DAY` sets the daily volume,
+//! default 1,000,000). The lake is built once under `target/trailq-bench/` and reused.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use trailq::detect::eval::evaluate_detectors;
+use trailq::generate::{TrailSpec, generate};
+
+const DAYS: u32 = 30;
+/// Days generated and ingested at a time, so the JSON on disk stays small.
+const CHUNK_DAYS: u32 = 5;
+const RUNS: usize = 3;
+
+fn main() {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("detect benchmark: run it with `cargo bench --bench detect`");
+        return;
+    }
+    let started = Instant::now();
+    for score in evaluate_detectors(24, 30, 11) {
+        print!("{}", score.report());
+    }
+    println!("harness: {:.1} s\n", started.elapsed().as_secs_f64());
+
+    let per_day: u64 = std::env::var("TRAILQ_BENCH_DETECT_EVENTS_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/trailq-bench");
+    let lake = work.join(format!("detect-lake-{per_day}"));
+    if !lake.join("_trailq/done").exists() {
+        build_lake(&work, &lake, per_day);
+    }
+    let args = [
+        "-q",
+        "detect",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--since",
+        "2024-03-01",
+        "--until",
+        "2024-03-31",
+        "--format",
+        "json",
+    ];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut times = Vec::new();
+    for (label, pinned) in [("1 core", true), (&*format!("{cores} cores"), false)] {
+        let mut runs: Vec<(f64, usize)> = (0..RUNS)
+            .map(|_| {
+                let mut command = if pinned {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", "0", env!("CARGO_BIN_EXE_trailq")]);
+                    c
+                } else {
+                    Command::new(env!("CARGO_BIN_EXE_trailq"))
+                };
+                let start = Instant::now();
+                let output = command.args(args).output().expect("trailq runs");
+                let seconds = start.elapsed().as_secs_f64();
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                let records: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+                (seconds, records.as_array().map_or(0, Vec::len))
+            })
+            .collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (seconds, records) = runs[RUNS / 2];
+        println!(
+            "detect, all four detectors, 30 days x {per_day} events/day, {label}: {seconds:.1} s ({records} records)"
+        );
+        times.push(seconds);
+    }
+    println!("speed-up 1 -> {cores} cores: {:.2}x", times[0] / times[1]);
+}
+
+/// Generates and ingests the lake in chunks of days (the JSON of 30 M events is ~40 GB).
+fn build_lake(work: &Path, lake: &Path, per_day: u64) {
+    let _ = std::fs::remove_dir_all(lake);
+    let trail = work.join("detect-trail");
+    for chunk in 0..DAYS / CHUNK_DAYS {
+        let _ = std::fs::remove_dir_all(&trail);
+        let spec = TrailSpec {
+            seed: 500 + u64::from(chunk),
+            accounts: 4,
+            regions: vec![
+                "us-east-1".into(),
+                "eu-west-1".into(),
+                "ap-southeast-2".into(),
+            ],
+            start: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+                + chrono::Days::new(u64::from(chunk * CHUNK_DAYS)),
+            days: CHUNK_DAYS,
+            events_per_day: per_day,
+            events_per_file: 2_000,
+            duplicate_rate: 0.0005,
+            extras: false,
+            ..TrailSpec::default()
+        };
+        let start = Instant::now();
+        generate(&spec, &trail).unwrap();
+        let generated = start.elapsed().as_secs_f64();
+        let status = Command::new(env!("CARGO_BIN_EXE_trailq"))
+            .args([
+                "-q",
+                "ingest",
+                trail.to_str().unwrap(),
+                "--lake",
+                lake.to_str().unwrap(),
+            ])
+            .args(["--memory-budget", "1GiB"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        println!(
+            "lake chunk {}/{}: generated in {generated:.0} s, ingested in {:.0} s",
+            chunk + 1,
+            DAYS / CHUNK_DAYS,
+            start.elapsed().as_secs_f64() - generated
+        );
+    }
+    let _ = std::fs::remove_dir_all(&trail);
+    std::fs::write(lake.join("_trailq/done"), b"").unwrap();
+}

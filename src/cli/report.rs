@@ -1,0 +1,135 @@
+//! `trailq report`: the scheduled anomaly report (HTML, Markdown or JSON).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::Utc;
+use clap::{Args, ValueEnum};
+
+use super::aws::{S3Args, writable_lake};
+use super::{EXIT_FINDINGS, EXIT_OK, query_runtime};
+use crate::detect::Severity;
+use crate::error::{Error, Result};
+use crate::lake::{Lake, LakeLocation};
+use crate::report::{self, gather::ReportRequest};
+use crate::sql::open_session;
+use crate::sql::params::parse_when;
+
+/// Write the report people read in the morning: headline counts against the previous period,
+/// the detectors' findings with charts, the canned detection queries, data health, and the top
+/// principals, APIs and error codes.
+///
+/// Run `trailq detect` first: the report reads its findings from the lake. Exit status 1 when a
+/// finding (or detection query with rows) is at or above --fail-on, 2 on error.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The lake: a folder or `s3://bucket/prefix/`.
+    #[arg(long)]
+    lake: String,
+    /// Start of the period (24h, 7d, 2024-03-01, or a full time).
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// End of the period (exclusive) [default: now].
+    #[arg(long)]
+    until: Option<String>,
+    /// html (one self-contained file), md (for tickets and chat) or json (for a SIEM).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    format: ReportFormat,
+    /// File to write [default: stdout].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Exit 1 when a finding at or above this severity exists (low, medium, high).
+    #[arg(long, value_parser = parse_severity)]
+    fail_on: Option<Severity>,
+    /// Post a short JSON summary to this URL (chat or incident tool), with retries.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Leave out the canned detection queries.
+    #[arg(long)]
+    no_queries: bool,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+/// The report's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML file.
+    Html,
+    /// Markdown.
+    Md,
+    /// JSON (field names documented in the README).
+    Json,
+}
+
+fn parse_severity(text: &str) -> std::result::Result<Severity, String> {
+    Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
+}
+
+/// Runs the report command.
+pub fn run(args: ReportArgs) -> Result<u8> {
+    let now = Utc::now();
+    let when = |value: &str| parse_when(value, now).map_err(Error::Usage);
+    let since_ms = when(&args.since)?;
+    let until_ms = args
+        .until
+        .as_deref()
+        .map_or(Ok(now.timestamp_millis()), when)?;
+    if until_ms <= since_ms {
+        return Err(Error::Usage("--until must be after --since".into()));
+    }
+    let location = LakeLocation::parse(&args.lake)?;
+    let runtime = query_runtime()?;
+    let lake = match &location {
+        LakeLocation::Local(path) => Lake::open(path)?,
+        LakeLocation::S3(_) => writable_lake(&location, &args.s3, runtime.handle())?,
+    };
+    let started = std::time::Instant::now();
+    let report = runtime.block_on(async {
+        let ctx = open_session(&location, &args.s3.options()).await?;
+        report::gather(&ReportRequest {
+            ctx: &ctx,
+            lake: &lake,
+            since_ms,
+            until_ms,
+            queries: !args.no_queries,
+            now,
+        })
+        .await
+    })?;
+    let text = match args.format {
+        ReportFormat::Html => report::render_html(&report),
+        ReportFormat::Md => report::render_markdown(&report),
+        ReportFormat::Json => report.to_json(),
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, &text).map_err(|err| Error::io(path, err))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|err| Error::io(std::path::Path::new("<stdout>"), err))?;
+        }
+    }
+    let h = &report.headline;
+    log::info!(
+        "report {} to {}: {} events, {} findings ({} high), {} detection queries with rows; {:.1} s",
+        report.period.since,
+        report.period.until,
+        h.events.current,
+        h.findings.total(),
+        h.findings.high,
+        h.detections_with_rows,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(url) = &args.webhook {
+        let location = args.out.as_ref().map(|p| p.display().to_string());
+        runtime.block_on(report::notify(url, &report, location.as_deref()))?;
+        log::info!("webhook: summary posted");
+    }
+    Ok(match (args.fail_on, report.worst()) {
+        (Some(bar), Some(worst)) if worst >= bar => EXIT_FINDINGS,
+        _ => EXIT_OK,
+    })
+}

@@ -1,0 +1,479 @@
+//! Collecting a report's data from the lake: SQL over the session, and the manifest.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::{DateTime, Utc};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use serde_json::Value;
+
+use super::{
+    BySeverity, Change, Chart, DetectionResult, FindingReport, Freshness, Headline, Health, Period,
+    Ranked, RejectGroup, Report, Tops,
+};
+use crate::detect::Severity;
+use crate::error::Result;
+use crate::lake::{Lake, Manifest, SourceStatus};
+use crate::record::time::{format_time, parse_time};
+use crate::sql::time_range as range;
+use crate::sql::{canned, execute, params::bind};
+
+/// Rows of each canned detection shown in the report.
+const SAMPLE_ROWS: usize = 10;
+/// Entries of each top list.
+const TOP: usize = 10;
+/// Hours without events after which an account-region counts as stale.
+const STALE_AFTER_HOURS: i64 = 6;
+/// Minutes of context shown before an insight in its chart, and the longest chart.
+const CHART_BEFORE: i64 = 60;
+const CHART_MAX: i64 = 8 * 60;
+
+/// What to report on.
+pub struct ReportRequest<'a> {
+    /// The session over the lake.
+    pub ctx: &'a SessionContext,
+    /// The lake (for the manifest).
+    pub lake: &'a Lake,
+    /// Start of the period (ms).
+    pub since_ms: i64,
+    /// End of the period (ms, exclusive).
+    pub until_ms: i64,
+    /// Whether to run the canned detection queries.
+    pub queries: bool,
+    /// The report's time.
+    pub now: DateTime<Utc>,
+}
+
+async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(execute(ctx, sql, HashMap::new()).await?.1)
+}
+
+/// The first column of the first row as a number.
+async fn number(ctx: &SessionContext, sql: &str) -> Result<Vec<u64>> {
+    let batches = rows(ctx, sql).await?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Vec::new());
+    };
+    (0..batch.num_columns())
+        .map(|i| {
+            let column = cast(batch.column(i), &DataType::Int64)?;
+            let column = column.as_primitive::<Int64Type>();
+            Ok(if column.is_valid(0) {
+                column.value(0).max(0) as u64
+            } else {
+                0
+            })
+        })
+        .collect()
+}
+
+/// Every cell of the batches as text (nulls empty).
+fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>> {
+    let options = FormatOptions::default().with_null("");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<_, _>>()?;
+        for row in 0..batch.num_rows() {
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+async fn ranked(
+    ctx: &SessionContext,
+    expr: &str,
+    filter: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Ranked>> {
+    let sql = format!(
+        "SELECT {expr} AS value, count(*) AS n FROM events WHERE {} AND {filter} \
+         GROUP BY 1 ORDER BY n DESC, value LIMIT {TOP}",
+        range(from, to)
+    );
+    Ok(text_rows(&rows(ctx, &sql).await?)?
+        .into_iter()
+        .map(|row| Ranked {
+            value: row[0].clone(),
+            events: row[1].parse().unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Gathers the report.
+pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
+    let ctx = request.ctx;
+    let (since, until) = (request.since_ms, request.until_ms);
+    let previous = since - (until - since);
+    let counts = |from, to| {
+        format!(
+            "SELECT count(*), count(DISTINCT recipientaccountid), count(DISTINCT awsregion) \
+             FROM events WHERE {}",
+            range(from, to)
+        )
+    };
+    let now_counts = number(ctx, &counts(since, until)).await?;
+    let before_counts = number(ctx, &counts(previous, since)).await?;
+    let change = |i: usize| Change {
+        current: now_counts.get(i).copied().unwrap_or(0),
+        previous: before_counts.get(i).copied().unwrap_or(0),
+    };
+    let findings = findings(ctx, since, until).await?;
+    let previous_findings = severities(ctx, previous, since).await?;
+    let mut by_severity = BySeverity::default();
+    for finding in &findings {
+        by_severity.add(finding.severity);
+    }
+    let detections = if request.queries {
+        detections(ctx, since, until, request.now).await
+    } else {
+        Vec::new()
+    };
+    let headline = Headline {
+        events: change(0),
+        accounts: change(1),
+        regions: change(2),
+        findings: by_severity,
+        previous_findings,
+        detections_with_rows: detections.iter().filter(|d| d.rows > 0).count() as u64,
+    };
+    Ok(Report {
+        report_version: 1,
+        lake: request.lake.display(),
+        generated_at: format_time(request.now.timestamp_millis() / 1000 * 1000),
+        period: Period {
+            since: format_time(since),
+            until: format_time(until),
+        },
+        previous_period: Period {
+            since: format_time(previous),
+            until: format_time(since),
+        },
+        headline,
+        findings,
+        detections,
+        health: health(ctx, request.lake, since, until).await?,
+        top: Tops {
+            principals: ranked(ctx, "principal", "principal IS NOT NULL", since, until).await?,
+            apis: ranked(
+                ctx,
+                "concat(eventsource, ':', eventname)",
+                "true",
+                since,
+                until,
+            )
+            .await?,
+            error_codes: ranked(ctx, "errorcode", "errorcode IS NOT NULL", since, until).await?,
+        },
+    })
+}
+
+async fn severities(ctx: &SessionContext, from: i64, to: i64) -> Result<BySeverity> {
+    let sql = format!(
+        "SELECT severity, count(*) FROM findings WHERE state = 'Start' \
+         AND starttime >= '{}' AND starttime < '{}' GROUP BY 1",
+        format_time(from),
+        format_time(to)
+    );
+    let mut counts = BySeverity::default();
+    for row in text_rows(&rows(ctx, &sql).await?)? {
+        let n: u64 = row[1].parse().unwrap_or(0);
+        match Severity::parse(&row[0]) {
+            Some(Severity::High) => counts.high += n,
+            Some(Severity::Medium) => counts.medium += n,
+            Some(Severity::Low) => counts.low += n,
+            None => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// Detector findings that started in the period, newest first, with their charts.
+async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<FindingReport>> {
+    let sql = format!(
+        "SELECT sharedeventid, state, record, subject FROM findings \
+         WHERE starttime >= '{}' AND starttime < '{}' ORDER BY starttime DESC, sharedeventid, state DESC",
+        format_time(from),
+        format_time(to)
+    );
+    let table = text_rows(&rows(ctx, &sql).await?)?;
+    let mut order: Vec<String> = Vec::new();
+    let mut by_id: HashMap<String, (Vec<Value>, Value)> = HashMap::new();
+    for row in table {
+        let record: Value = serde_json::from_str(&row[2]).unwrap_or(Value::Null);
+        let subject: Value = serde_json::from_str(&row[3]).unwrap_or(Value::Null);
+        let entry = by_id.entry(row[0].clone()).or_insert_with(|| {
+            order.push(row[0].clone());
+            (Vec::new(), subject)
+        });
+        entry.0.push(record);
+    }
+    let mut out = Vec::new();
+    for id in order {
+        let (mut records, subject) = by_id.remove(&id).expect("listed");
+        records.sort_by_key(|r| r["insightDetails"]["state"] != "Start");
+        let start = &records[0];
+        let last = records.last().expect("a Start record");
+        let details = &start["insightDetails"];
+        let trailq = &start["trailqDetails"];
+        let statistics = &last["insightDetails"]["insightContext"]["statistics"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let start_time = text(&trailq["startTime"]);
+        let end_time = last["trailqDetails"]["endTime"].as_str().map(String::from);
+        let mut finding = FindingReport {
+            id,
+            detector: text(&trailq["detector"]),
+            insight_type: text(&details["insightType"]),
+            severity: Severity::parse(&text(&trailq["severity"])).unwrap_or(Severity::Low),
+            account: text(&start["recipientAccountId"]),
+            region: text(&start["awsRegion"]),
+            event_source: text(&details["eventSource"]),
+            event_name: text(&details["eventName"]),
+            error_code: details["errorCode"].as_str().map(String::from),
+            principal: trailq["principal"].as_str().map(String::from),
+            start: start_time.clone(),
+            end: end_time.clone(),
+            duration_minutes: statistics["insightDuration"].as_i64().unwrap_or(0),
+            baseline_average: statistics["baseline"]["average"].as_f64().unwrap_or(0.0),
+            insight_average: statistics["insight"]["average"].as_f64().unwrap_or(0.0),
+            event_count: last["trailqDetails"]["eventCount"].as_f64().unwrap_or(0.0),
+            reason: text(&trailq["reason"]),
+            attributions: details["insightContext"]["attributions"].clone(),
+            source_files: trailq["sourceFiles"]
+                .as_array()
+                .map(|files| files.iter().map(text).collect())
+                .unwrap_or_default(),
+            chart: None,
+            records,
+        };
+        if let Some(start_ms) = parse_time(&start_time) {
+            let end_ms = end_time
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or(start_ms + 60_000 * finding.duration_minutes.max(1));
+            finding.chart =
+                chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
+        }
+        out.push(finding);
+    }
+    Ok(out)
+}
+
+/// The per-minute counts of a finding's series around its window. The subject's values are
+/// bound as parameters: they come from the data (principal names are attacker-controlled).
+async fn chart(
+    ctx: &SessionContext,
+    subject: &Value,
+    start_ms: i64,
+    end_ms: i64,
+    baseline: f64,
+) -> Result<Option<Chart>> {
+    let (Some(filter), Some(keys)) = (subject["filter"].as_str(), subject["keys"].as_array())
+    else {
+        return Ok(None);
+    };
+    let start = start_ms.div_euclid(60_000);
+    let end = end_ms.div_euclid(60_000).max(start + 1);
+    let first = start - CHART_BEFORE;
+    let last = (end + CHART_BEFORE / 2).min(first + CHART_MAX);
+    let mut predicates = Vec::new();
+    let mut params = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        let (Some(expr), Some(value)) = (key[0].as_str(), key[1].as_str()) else {
+            return Ok(None);
+        };
+        // The expression is one of trailq's own (stored by detect), never user text.
+        if !expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.(), ".contains(c))
+        {
+            return Ok(None);
+        }
+        predicates.push(format!("{expr} = $k{i}"));
+        params.insert(format!("k{i}"), ScalarValue::Utf8(Some(value.to_string())));
+    }
+    let sql = format!(
+        "SELECT CAST(eventtime AS BIGINT) / 60000 AS minute, count(*) AS n FROM events \
+         WHERE {} AND ({filter}) AND {} GROUP BY 1",
+        range(first * 60_000, last * 60_000),
+        predicates.join(" AND ")
+    );
+    let (_, batches) = execute(ctx, &sql, params).await?;
+    let mut counts = vec![0u64; (last - first) as usize];
+    for batch in &batches {
+        let minutes = cast(batch.column(0), &DataType::Int64)?;
+        let minutes = minutes.as_primitive::<Int64Type>();
+        let n = cast(batch.column(1), &DataType::Int64)?;
+        let n = n.as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let at = minutes.value(row) - first;
+            if (0..counts.len() as i64).contains(&at) {
+                counts[at as usize] = n.value(row).max(0) as u64;
+            }
+        }
+    }
+    Ok(Some(Chart {
+        from: format_time(first * 60_000),
+        counts,
+        insight: ((start - first) as usize, (end.min(last) - first) as usize),
+        baseline_average: baseline,
+        band_upper: baseline + 3.0 * baseline.sqrt(),
+    }))
+}
+
+/// Runs the canned queries that declare themselves detections over the period.
+async fn detections(
+    ctx: &SessionContext,
+    since: i64,
+    until: i64,
+    now: DateTime<Utc>,
+) -> Vec<DetectionResult> {
+    let mut results = Vec::new();
+    for query in canned::all() {
+        let Some(severity) = query.detection.as_deref().and_then(Severity::parse) else {
+            continue;
+        };
+        let mut result = DetectionResult {
+            name: query.name.clone(),
+            title: query.title.clone(),
+            severity,
+            rows: 0,
+            columns: Vec::new(),
+            sample: Vec::new(),
+            error: None,
+        };
+        let given = [
+            ("since".to_string(), format_time(since)),
+            ("until".to_string(), format_time(until)),
+        ];
+        let given: Vec<(String, String)> = given
+            .into_iter()
+            .filter(|(name, _)| query.params.iter().any(|p| &p.name == name))
+            .collect();
+        let outcome = match bind(&query.params, &given, now) {
+            Ok(params) => execute(ctx, &query.sql, params).await,
+            Err(err) => Err(err),
+        };
+        match outcome.and_then(|(schema, batches)| Ok((schema, text_rows(&batches)?))) {
+            Ok((schema, table)) => {
+                result.rows = table.len() as u64;
+                result.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+                result.sample = table.into_iter().take(SAMPLE_ROWS).collect();
+            }
+            Err(err) => result.error = Some(err.to_string()),
+        }
+        results.push(result);
+    }
+    results
+}
+
+async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Result<Health> {
+    let manifest = Manifest::load(lake)?;
+    let (mut ingested, mut partial, mut failed) = (0, 0, 0);
+    let mut latest: HashMap<&str, (SourceStatus, Option<&str>)> = HashMap::new();
+    for transaction in manifest.transactions() {
+        let committed = DateTime::parse_from_rfc3339(&transaction.committed_at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        let inside = committed >= since && committed < until;
+        for source in &transaction.sources {
+            if inside {
+                match source.status {
+                    SourceStatus::Ingested => ingested += 1,
+                    SourceStatus::Partial => partial += 1,
+                    SourceStatus::Failed => failed += 1,
+                }
+            }
+            latest.insert(&source.key, (source.status, source.error.as_deref()));
+        }
+    }
+    let mut outstanding: HashMap<String, RejectGroup> = HashMap::new();
+    for (key, (status, error)) in &latest {
+        if *status == SourceStatus::Ingested {
+            continue;
+        }
+        let reason = error
+            .unwrap_or("incomplete")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let group = outstanding
+            .entry(reason.clone())
+            .or_insert_with(|| RejectGroup {
+                reason,
+                count: 0,
+                example: key.to_string(),
+            });
+        group.count += 1;
+        if **key < *group.example {
+            group.example = key.to_string();
+        }
+    }
+    let mut outstanding: Vec<RejectGroup> = outstanding.into_values().collect();
+    outstanding.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    let rejects = text_rows(
+        &rows(
+            ctx,
+            &format!(
+                "SELECT reason, count(*) AS n, min(sourcefile) FROM rejects \
+                 GROUP BY 1 ORDER BY n DESC, reason LIMIT {TOP}"
+            ),
+        )
+        .await?,
+    )?
+    .into_iter()
+    .map(|row| RejectGroup {
+        reason: row[0].clone(),
+        count: row[1].parse().unwrap_or(0),
+        example: row[2].clone(),
+    })
+    .collect();
+    let stale_before = until - STALE_AFTER_HOURS * 3_600_000;
+    let freshness = text_rows(
+        &rows(
+            ctx,
+            &format!(
+                "SELECT recipientaccountid, awsregion, CAST(max(eventtime) AS BIGINT) AS newest FROM events \
+                 WHERE {} GROUP BY 1, 2 ORDER BY newest, 1, 2",
+                range(until - 7 * 86_400_000, until)
+            ),
+        )
+        .await?,
+    )?
+    .into_iter()
+    .map(|row| {
+        let newest: i64 = row[2].parse().unwrap_or(0);
+        Freshness {
+            account: row[0].clone(),
+            region: row[1].clone(),
+            newest_event: format_time(newest),
+            stale: newest < stale_before,
+        }
+    })
+    .collect();
+    Ok(Health {
+        files_ingested: ingested,
+        files_partial: partial,
+        files_failed: failed,
+        outstanding,
+        rejects,
+        freshness,
+        stale_after_hours: STALE_AFTER_HOURS,
+    })
+}

@@ -1,0 +1,292 @@
+//! `trailq report`: the scheduled report people read in the morning. What changed (headline
+//! counts against the previous period), what is unusual (the detectors' findings with their
+//! statistics, attributions and a chart of the rate against its baseline; the canned detection
+//! queries), whether the data is complete (ingest outcomes, rejected inputs, the newest event
+//! per account and region), and the top principals, APIs and error codes. One data model,
+//! rendered as HTML, Markdown or JSON.
+
+pub mod gather;
+mod html;
+mod markdown;
+mod webhook;
+
+pub use gather::gather;
+pub use html::render as render_html;
+pub use markdown::render as render_markdown;
+pub use webhook::notify;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::detect::Severity;
+
+/// A time span `[since, until)`, as RFC 3339 UTC times.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Period {
+    /// Start (inclusive).
+    pub since: String,
+    /// End (exclusive).
+    pub until: String,
+}
+
+/// A count now and in the previous period of the same length.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Change {
+    /// This period.
+    pub current: u64,
+    /// The period before.
+    pub previous: u64,
+}
+
+/// Findings per severity.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct BySeverity {
+    /// High.
+    pub high: u64,
+    /// Medium.
+    pub medium: u64,
+    /// Low.
+    pub low: u64,
+}
+
+impl BySeverity {
+    /// Counts one more of `severity`.
+    pub fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::High => self.high += 1,
+            Severity::Medium => self.medium += 1,
+            Severity::Low => self.low += 1,
+        }
+    }
+
+    /// All severities together.
+    pub fn total(&self) -> u64 {
+        self.high + self.medium + self.low
+    }
+}
+
+/// The headline counts.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Headline {
+    /// Events.
+    pub events: Change,
+    /// Distinct accounts with events.
+    pub accounts: Change,
+    /// Distinct regions with events.
+    pub regions: Change,
+    /// Detector findings that started in the period, by severity.
+    pub findings: BySeverity,
+    /// The same in the previous period.
+    pub previous_findings: BySeverity,
+    /// Canned detection queries that returned rows.
+    pub detections_with_rows: u64,
+}
+
+/// The per-minute series of a finding around its insight window, for the chart.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Chart {
+    /// The first minute shown.
+    pub from: String,
+    /// Events per minute from `from`, one value per minute (empty minutes are 0).
+    pub counts: Vec<u64>,
+    /// Minute offsets of the insight window `[start, end)` within `counts`.
+    pub insight: (usize, usize),
+    /// The baseline rate (events per minute).
+    pub baseline_average: f64,
+    /// The top of the normal band: the baseline rate plus three Poisson standard deviations.
+    pub band_upper: f64,
+}
+
+/// One detector finding, with its Insights-shaped records.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FindingReport {
+    /// The insight's id (`sharedEventID`).
+    pub id: String,
+    /// The detector.
+    pub detector: String,
+    /// `insightType`.
+    pub insight_type: String,
+    /// `low`, `medium` or `high`.
+    pub severity: Severity,
+    /// `recipientAccountId`.
+    pub account: String,
+    /// `awsRegion`.
+    pub region: String,
+    /// Subject API's service.
+    pub event_source: String,
+    /// Subject API.
+    pub event_name: String,
+    /// Subject error code (error-rate insights).
+    pub error_code: Option<String>,
+    /// Subject principal (principal detectors).
+    pub principal: Option<String>,
+    /// First unusual minute.
+    pub start: String,
+    /// End, once the insight has ended.
+    pub end: Option<String>,
+    /// Minutes from start to end (or to the watermark).
+    pub duration_minutes: i64,
+    /// Baseline events per minute.
+    pub baseline_average: f64,
+    /// Events per minute over the insight.
+    pub insight_average: f64,
+    /// Events in the insight.
+    pub event_count: f64,
+    /// Why it fired.
+    pub reason: String,
+    /// The Start record's attributions (top values during the insight and in the baseline).
+    pub attributions: Value,
+    /// Files holding the insight's events.
+    pub source_files: Vec<String>,
+    /// The rate around the insight.
+    pub chart: Option<Chart>,
+    /// The Insights-shaped Start (and End) records.
+    pub records: Vec<Value>,
+}
+
+/// The result of one canned detection query.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DetectionResult {
+    /// Query name (`queries/<name>.sql`).
+    pub name: String,
+    /// Its title.
+    pub title: String,
+    /// The severity it declares.
+    pub severity: Severity,
+    /// Rows returned.
+    pub rows: u64,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// The first rows, as text.
+    pub sample: Vec<Vec<String>>,
+    /// Why it could not run, if it could not.
+    pub error: Option<String>,
+}
+
+/// A count of something by name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Ranked {
+    /// The value (principal ARN, `service:API`, error code).
+    pub value: String,
+    /// Events.
+    pub events: u64,
+}
+
+/// One group of rejected inputs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RejectGroup {
+    /// The reason.
+    pub reason: String,
+    /// Rejected inputs or records with it.
+    pub count: u64,
+    /// One input with it.
+    pub example: String,
+}
+
+/// The newest event of one account and region.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Freshness {
+    /// Account.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// Its newest event before the period's end.
+    pub newest_event: String,
+    /// No event in the last `stale_after_hours` of the period: the trail may have stopped.
+    pub stale: bool,
+}
+
+/// Whether the data is complete.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Health {
+    /// Source files read completely by ingests that committed in the period.
+    pub files_ingested: u64,
+    /// Source files with rejected records, by those ingests.
+    pub files_partial: u64,
+    /// Source files that failed, by those ingests.
+    pub files_failed: u64,
+    /// Source files whose latest ingest was not complete (they are retried).
+    pub outstanding: Vec<RejectGroup>,
+    /// Rejected records and inputs in the lake, by reason.
+    pub rejects: Vec<RejectGroup>,
+    /// The newest event per account and region.
+    pub freshness: Vec<Freshness>,
+    /// Hours without events that mark an account-region as stale.
+    pub stale_after_hours: i64,
+}
+
+/// The top principals, APIs and error codes of the period.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tops {
+    /// Principals by events.
+    pub principals: Vec<Ranked>,
+    /// `service:API` by events.
+    pub apis: Vec<Ranked>,
+    /// Error codes by events.
+    pub error_codes: Vec<Ranked>,
+}
+
+/// The whole report. Field names are stable: the JSON output is this structure.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// Format version of this structure.
+    pub report_version: u32,
+    /// The lake reported on.
+    pub lake: String,
+    /// When the report was made.
+    pub generated_at: String,
+    /// The period.
+    pub period: Period,
+    /// The period before, of the same length.
+    pub previous_period: Period,
+    /// Headline counts.
+    pub headline: Headline,
+    /// Detector findings that started in the period, newest first.
+    pub findings: Vec<FindingReport>,
+    /// Canned detection queries.
+    pub detections: Vec<DetectionResult>,
+    /// Data health.
+    pub health: Health,
+    /// Top principals, APIs, error codes.
+    pub top: Tops,
+}
+
+impl FindingReport {
+    /// What the finding is about: the API (and error code), or the principal.
+    pub fn subject(&self) -> String {
+        let mut parts = Vec::new();
+        if self.event_source != "*" {
+            parts.push(format!("{} {}", self.event_source, self.event_name));
+        }
+        parts.extend(self.error_code.clone());
+        parts.extend(self.principal.clone());
+        parts.join(" · ")
+    }
+}
+
+/// A per-minute rate for people: four decimals, or three significant digits below 0.01.
+pub fn rate(value: f64) -> String {
+    if value != 0.0 && value.abs() < 0.01 {
+        format!("{value:.2e}/min")
+    } else {
+        format!("{value:.4}/min")
+    }
+}
+
+impl Report {
+    /// The most severe finding or detection with rows, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        let findings = self.findings.iter().map(|f| f.severity);
+        let detections = self
+            .detections
+            .iter()
+            .filter(|d| d.rows > 0)
+            .map(|d| d.severity);
+        findings.chain(detections).max()
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+}
