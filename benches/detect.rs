@@ -1,6 +1,7 @@
-//! Detection: the evaluation harness (precision, recall and delay of each rate detector on
-//! synthetic series with injected anomalies), then all four detectors end to end over a
-//! generated lake of 30 days × 1 million events, on one core (`taskset -c 0`) and on all.
+//! Detection and the report: the evaluation harness (precision, recall and delay of each rate
+//! detector on synthetic series with injected anomalies), then all four detectors end to end
+//! over a generated lake of 30 days × 1 million events, on one core (`taskset -c 0`) and on
+//! all, then the HTML report over the last 7 days of that lake.
 //!
 //! `cargo bench --bench detect` (`TRAILQ_BENCH_DETECT_EVENTS_PER_DAY` sets the daily volume,
 //! default 1,000,000). The lake is built once under `target/trailq-bench/` and reused.
@@ -82,6 +83,34 @@ fn main() {
         times.push(seconds);
     }
     println!("speed-up 1 -> {cores} cores: {:.2}x", times[0] / times[1]);
+
+    let out = work.join("bench-report.html");
+    let mut runs: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let status = Command::new(env!("CARGO_BIN_EXE_trailq"))
+                .args(["-q", "report", "--lake", lake.to_str().unwrap()])
+                .args([
+                    "--since",
+                    "2024-03-24",
+                    "--until",
+                    "2024-03-31",
+                    "--format",
+                    "html",
+                ])
+                .args(["--out", out.to_str().unwrap()])
+                .status()
+                .expect("trailq runs");
+            assert!(status.success());
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    println!(
+        "report, HTML, 7 days x {per_day} events/day, {cores} cores: {:.1} s ({} KB)",
+        runs[RUNS / 2],
+        std::fs::metadata(&out).map_or(0, |m| m.len() / 1024)
+    );
 }
 
 /// Generates and ingests the lake in chunks of days (the JSON of 30 M events is ~40 GB).

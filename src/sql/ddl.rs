@@ -132,6 +132,7 @@ fn type_name(engine: Engine, data_type: &DataType) -> String {
         (_, DataType::Utf8) => "string".into(),
         (_, DataType::Boolean) => "boolean".into(),
         (_, DataType::Int64) => "bigint".into(),
+        (_, DataType::Float64) => "double".into(),
         (Engine::Trino, DataType::Timestamp(..)) => "timestamp(3)".into(),
         (_, DataType::Timestamp(..)) => "timestamp".into(),
         (Engine::Trino, DataType::Struct(fields)) => {

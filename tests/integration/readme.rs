@@ -1,6 +1,7 @@
 //! The README documents the schema users query: every column and struct member is named there.
 
 use arrow::datatypes::{DataType, Field};
+use trailq::detect::store::findings_schema;
 use trailq::record::schema::{events_schema, rejects_schema};
 
 fn names(field: &Field, out: &mut Vec<String>) {
@@ -17,7 +18,7 @@ fn readme_names_every_column() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let mut all = Vec::new();
-    for schema in [events_schema(), rejects_schema()] {
+    for schema in [events_schema(), rejects_schema(), findings_schema()] {
         schema.fields().iter().for_each(|f| names(f, &mut all));
     }
     for name in all.into_iter().filter(|n| n != "item") {

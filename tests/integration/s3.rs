@@ -85,10 +85,11 @@ fn put(bucket: &str, key: &str, bytes: Vec<u8>) {
 
 /// Uploads every file below `dir` to `bucket` under `prefix`, keyed by its path below `dir`.
 fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
+    use futures::StreamExt;
     let files = files_below(dir);
     let client = client();
     runtime().block_on(async {
-        let uploads = files.iter().map(|path| {
+        let uploads = futures::stream::iter(&files).map(|path| {
             let key = format!(
                 "{prefix}{}",
                 path.strip_prefix(dir).unwrap().to_string_lossy()
@@ -106,7 +107,8 @@ fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
                     .unwrap();
             }
         });
-        futures::future::join_all(uploads).await;
+        // A few at a time: moto serves requests one thread each.
+        uploads.buffer_unordered(8).collect::<Vec<()>>().await;
     });
     files.len()
 }
