@@ -196,16 +196,29 @@ fn gz_files(dir: &Path) -> Vec<PathBuf> {
 /// One ingest by the real binary into a fresh lake: (wall seconds, peak memory MB).
 fn ingest(source: &Path, lake: &Path, threads: usize) -> (f64, f64) {
     let _ = fs::remove_dir_all(lake);
+    run_ingest(
+        source.to_str().unwrap(),
+        lake.to_str().unwrap(),
+        threads,
+        &[],
+        &[],
+    )
+}
+
+/// Runs `trailq ingest SOURCE --lake LAKE --json --threads N EXTRA` with `env`:
+/// (seconds, peak memory MB).
+fn run_ingest(
+    source: &str,
+    lake: &str,
+    threads: usize,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (f64, f64) {
     let output = Command::new(env!("CARGO_BIN_EXE_trailq"))
-        .args([
-            "-q",
-            "ingest",
-            source.to_str().unwrap(),
-            "--lake",
-            lake.to_str().unwrap(),
-            "--json",
-        ])
+        .args(["-q", "ingest", source, "--lake", lake, "--json"])
         .args(["--threads", &threads.to_string()])
+        .args(extra)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -291,27 +304,18 @@ impl MotoServer {
             let _ = fs::remove_dir_all(lake);
             lake.to_string()
         };
-        let output = Command::new(env!("CARGO_BIN_EXE_trailq"))
-            .args(["-q", "ingest", source, "--lake", &lake, "--json"])
-            .args(["--threads", &threads.to_string()])
-            .args(["--endpoint-url", &self.endpoint])
-            .envs([
-                ("AWS_ACCESS_KEY_ID", "bench"),
-                ("AWS_SECRET_ACCESS_KEY", "bench"),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
-        (
-            summary["elapsed_seconds"].as_f64().unwrap(),
-            summary["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "bench"),
+            ("AWS_SECRET_ACCESS_KEY", "bench"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        run_ingest(
+            source,
+            &lake,
+            threads,
+            &["--endpoint-url", &self.endpoint],
+            &env,
         )
     }
 }

@@ -46,6 +46,7 @@ impl Detector for ApiCallRate {
         let query = SeriesQuery {
             keys: &KEYS,
             filter: FILTER,
+            distinct: None,
             measures: &[("calls", "count(*)")],
         };
         let rule = rate_params(params, "min-events");

@@ -49,6 +49,7 @@ impl Detector for ApiErrorRate {
         let query = SeriesQuery {
             keys: &KEYS,
             filter: FILTER,
+            distinct: None,
             measures: &[("errors", "count(*)")],
         };
         let rule = rate_params(params, "min-events");

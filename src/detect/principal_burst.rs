@@ -62,13 +62,11 @@ impl Detector for PrincipalBurst {
         let query = SeriesQuery {
             keys: &KEYS,
             filter: FILTER,
-            measures: &[
-                (
-                    "writes",
-                    "sum(CASE WHEN readonly = false THEN 1 ELSE 0 END)",
-                ),
-                ("apis", "count(DISTINCT eventname)"),
-            ],
+            measures: &[(
+                "writes",
+                "sum(CASE WHEN readonly = false THEN 1 ELSE 0 END)",
+            )],
+            distinct: Some("eventname"),
         };
         let rules = [
             rate_params(params, "min-events"),

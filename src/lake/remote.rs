@@ -62,8 +62,6 @@ where
 pub struct RemoteObject {
     /// Path relative to the lake prefix (`events/event_date=.../part.parquet`).
     pub path: String,
-    /// Size in bytes.
-    pub size: u64,
     /// Age since its last modification.
     pub age: Duration,
 }
@@ -129,24 +127,11 @@ impl Remote {
             .into_iter()
             .map(|meta| RemoteObject {
                 path: self.relative(&meta.location),
-                size: meta.size,
                 age: (now - meta.last_modified).to_std().unwrap_or_default(),
             })
             .collect();
         objects.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(objects)
-    }
-
-    /// Whether the lake has anything under `relative_dir`.
-    pub fn has_any(&self, relative_dir: &str) -> Result<bool> {
-        let prefix = self.path(relative_dir.trim_end_matches('/'));
-        let first = self
-            .handle
-            .block_on(retried(relative_dir, || async {
-                self.store.list(Some(&prefix)).next().await.transpose()
-            }))
-            .map_err(|err| self.error(relative_dir, err))?;
-        Ok(first.is_some())
     }
 
     /// The content of one object.

@@ -182,6 +182,25 @@ fn bursts_become_insights_with_exact_bounds_and_rerun_idempotently() {
         "ListAttachedUserPolicies",
         Some("AccessDenied"),
     ));
+    // An enumeration: eve reads 12 different APIs a minute for 5 minutes, 15:00-15:04.
+    for m in 0..5 {
+        for k in 0..12 {
+            let time = format!("2024-03-09T15:{m:02}:{k:02}Z");
+            let name = format!("ListThing{k}");
+            let id = format!("enum-{m}-{k}");
+            let mut read = event(
+                &time,
+                &id,
+                QUIET_REGION,
+                "iam.amazonaws.com",
+                &name,
+                "eve",
+                None,
+            );
+            read["readOnly"] = json!(true);
+            records.push(read);
+        }
+    }
     records.push(event(
         "2024-03-09T16:00:00Z",
         "late-marker",
@@ -284,6 +303,24 @@ fn bursts_become_insights_with_exact_bounds_and_rerun_idempotently() {
             .any(|r| r["trailqDetails"]["principal"]
                 == format!("arn:aws:iam::{ACCOUNT}:user/mallory"))
     );
+
+    let eve = format!("arn:aws:iam::{ACCOUNT}:user/eve");
+    let enumeration = by_detector(&records, "principal-burst", "End");
+    let enumeration: Vec<&&Value> = enumeration
+        .iter()
+        .filter(|r| r["trailqDetails"]["principal"] == eve)
+        .collect();
+    assert_eq!(enumeration.len(), 1, "{stdout}");
+    assert_eq!(
+        enumeration[0]["trailqDetails"]["metric"],
+        "distinct APIs per minute"
+    );
+    assert_eq!(
+        enumeration[0]["trailqDetails"]["startTime"],
+        "2024-03-09T15:00:00Z"
+    );
+    let stats = &enumeration[0]["insightDetails"]["insightContext"]["statistics"];
+    assert_eq!(stats["insight"]["average"], 12.0);
 
     // The findings table holds each record once; a re-run changes nothing.
     let count = |lake: &Path| {
