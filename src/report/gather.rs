@@ -9,6 +9,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::{
@@ -234,7 +235,7 @@ async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Findin
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let start_time = text(&trailq["startTime"]);
         let end_time = last["trailqDetails"]["endTime"].as_str().map(String::from);
-        let mut finding = FindingReport {
+        let finding = FindingReport {
             id,
             detector: text(&trailq["detector"]),
             insight_type: text(&details["insightType"]),
@@ -260,17 +261,30 @@ async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Findin
             chart: None,
             records,
         };
-        if let Some(start_ms) = parse_time(&start_time) {
+        let window = parse_time(&start_time).map(|start_ms| {
             let end_ms = end_time
                 .as_deref()
                 .and_then(parse_time)
                 .unwrap_or(start_ms + 60_000 * finding.duration_minutes.max(1));
-            finding.chart =
-                chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
-        }
-        out.push(finding);
+            (start_ms, end_ms)
+        });
+        out.push((finding, subject, window));
     }
-    Ok(out)
+    // Charts two at a time.
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    futures::stream::iter(out)
+        .map(|(mut finding, subject, window)| async move {
+            if let Some((start_ms, end_ms)) = window {
+                finding.chart =
+                    chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
+            }
+            Ok(finding)
+        })
+        .buffered(parallel)
+        .collect::<Vec<Result<FindingReport>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The per-minute counts of a finding's series around its window. The subject's values are
@@ -342,43 +356,58 @@ async fn detections(
     until: i64,
     now: DateTime<Utc>,
 ) -> Vec<DetectionResult> {
-    let mut results = Vec::new();
-    for query in canned::all() {
-        let Some(severity) = query.detection.as_deref().and_then(Severity::parse) else {
-            continue;
-        };
-        let mut result = DetectionResult {
-            name: query.name.clone(),
-            title: query.title.clone(),
-            severity,
-            rows: 0,
-            columns: Vec::new(),
-            sample: Vec::new(),
-            error: None,
-        };
-        let given = [
-            ("since".to_string(), format_time(since)),
-            ("until".to_string(), format_time(until)),
-        ];
-        let given: Vec<(String, String)> = given
-            .into_iter()
-            .filter(|(name, _)| query.params.iter().any(|p| &p.name == name))
-            .collect();
-        let outcome = match bind(&query.params, &given, now) {
-            Ok(params) => execute(ctx, &query.sql, params).await,
-            Err(err) => Err(err),
-        };
-        match outcome.and_then(|(schema, batches)| Ok((schema, text_rows(&batches)?))) {
-            Ok((schema, table)) => {
-                result.rows = table.len() as u64;
-                result.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
-                result.sample = table.into_iter().take(SAMPLE_ROWS).collect();
-            }
-            Err(err) => result.error = Some(err.to_string()),
+    let queries: Vec<(canned::CannedQuery, Severity)> = canned::all()
+        .into_iter()
+        .filter_map(|q| {
+            let severity = q.detection.as_deref().and_then(Severity::parse)?;
+            Some((q, severity))
+        })
+        .collect();
+    // Two at a time: each query leaves a core idle while it plans and collects.
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    futures::stream::iter(queries)
+        .map(|(query, severity)| detection(ctx, query, severity, since, until, now))
+        .buffered(parallel)
+        .collect()
+        .await
+}
+
+/// Runs one canned detection query over the period.
+async fn detection(
+    ctx: &SessionContext,
+    query: canned::CannedQuery,
+    severity: Severity,
+    since: i64,
+    until: i64,
+    now: DateTime<Utc>,
+) -> DetectionResult {
+    let mut result = DetectionResult {
+        name: query.name.clone(),
+        title: query.title.clone(),
+        severity,
+        rows: 0,
+        columns: Vec::new(),
+        sample: Vec::new(),
+        error: None,
+    };
+    let given: Vec<(String, String)> = [("since", since), ("until", until)]
+        .into_iter()
+        .filter(|(name, _)| query.params.iter().any(|p| p.name == *name))
+        .map(|(name, ms)| (name.to_string(), format_time(ms)))
+        .collect();
+    let outcome = match bind(&query.params, &given, now) {
+        Ok(params) => execute(ctx, &query.sql, params).await,
+        Err(err) => Err(err),
+    };
+    match outcome.and_then(|(schema, batches)| Ok((schema, text_rows(&batches)?))) {
+        Ok((schema, table)) => {
+            result.rows = table.len() as u64;
+            result.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+            result.sample = table.into_iter().take(SAMPLE_ROWS).collect();
         }
-        results.push(result);
+        Err(err) => result.error = Some(err.to_string()),
     }
-    results
+    result
 }
 
 async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Result<Health> {
