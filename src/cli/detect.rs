@@ -7,7 +7,7 @@ use chrono::Utc;
 use clap::{Args, ValueEnum};
 
 use super::aws::{S3Args, writable_lake};
-use super::{EXIT_FINDINGS, EXIT_OK, query_runtime};
+use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
 use crate::detect::{self, Finding, Severity, Window, registry, store};
 use crate::error::{Error, Result};
 use crate::lake::LakeLocation;
@@ -73,10 +73,6 @@ fn parse_setting(text: &str) -> std::result::Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{text}`: write DETECTOR.PARAM=VALUE"))?;
     Ok((key.trim().to_string(), value.trim().to_string()))
-}
-
-fn parse_severity(text: &str) -> std::result::Result<Severity, String> {
-    Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
 }
 
 /// Runs the detect command.

@@ -94,6 +94,11 @@ fn is_broken_pipe(err: &crate::error::Error) -> bool {
     matches!(err, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// `--fail-on`: low, medium or high.
+fn parse_severity(text: &str) -> std::result::Result<crate::detect::Severity, String> {
+    crate::detect::Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
+}
+
 /// The async runtime the query engine and S3 requests run on.
 fn query_runtime() -> crate::error::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -7,7 +7,7 @@ use chrono::Utc;
 use clap::{Args, ValueEnum};
 
 use super::aws::{S3Args, writable_lake};
-use super::{EXIT_FINDINGS, EXIT_OK, query_runtime};
+use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
 use crate::detect::Severity;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLocation};
@@ -60,10 +60,6 @@ pub enum ReportFormat {
     Md,
     /// JSON (field names documented in the README).
     Json,
-}
-
-fn parse_severity(text: &str) -> std::result::Result<Severity, String> {
-    Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
 }
 
 /// Runs the report command.

@@ -65,7 +65,7 @@ pub struct Candidate {
     pub account: String,
     /// `awsRegion`.
     pub region: String,
-    /// The subject API's service (or the busiest one for a principal's burst).
+    /// The subject API's service (`*` for a principal's burst).
     pub event_source: String,
     /// The subject API.
     pub event_name: String,

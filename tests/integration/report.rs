@@ -49,12 +49,12 @@ fn report(lake: &Path, args: &[&str]) -> (i32, String, String) {
 /// Replaces what differs between runs (temporary folders, the generation time).
 fn stable(text: &str, root: &Path) -> String {
     let text = text.replace(root.to_str().unwrap(), "[ROOT]");
-    let generated = regex_lite_generated(&text);
+    let generated = generation_time(&text);
     text.replace(&generated, "[GENERATED]")
 }
 
 /// The generation time as printed (the first RFC 3339 time after "generated").
-fn regex_lite_generated(text: &str) -> String {
+fn generation_time(text: &str) -> String {
     let at = text
         .find("generated_at\": \"")
         .map(|i| i + "generated_at\": \"".len())
