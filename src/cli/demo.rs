@@ -14,7 +14,8 @@ use crate::ingest::{IngestOptions, ingest};
 use crate::lake::Lake;
 use crate::source::LocalSource;
 
-/// Generate a sample trail, ingest it into a lake, and query it.
+/// Generate a sample trail, ingest it into a lake, query it, run the detectors over its last
+/// day and write the report (DIR/report.html).
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Working folder: the trail goes to DIR/AWSLogs, the lake to DIR/lake.
@@ -46,12 +47,59 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     );
     let runtime = super::query_runtime()?;
     runtime.block_on(show(&lake))?;
+    let report = args.dir.join("report.html");
+    runtime.block_on(detect_and_report(&lake, &report))?;
+    log::info!("wrote the report of the last day to {}", report.display());
     log::info!(
         "run it again: `trailq ingest {} --lake {}` finds nothing new",
         trail.display(),
         lake.display()
     );
     Ok(EXIT_OK)
+}
+
+/// `trailq detect` over the trail's last day, then `trailq report` of that day as HTML.
+async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let spec = TrailSpec::default();
+    let last_day = spec.start + chrono::Days::new(u64::from(spec.days.saturating_sub(1)));
+    let since_ms = last_day
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_millis();
+    let until_ms = since_ms + 86_400_000;
+    let location = crate::lake::LakeLocation::Local(lake.to_path_buf());
+    let ctx = crate::sql::open_session(&location, &Default::default()).await?;
+    let window = crate::detect::Window {
+        since_ms,
+        until_ms: Some(until_ms),
+        lag_minutes: 0,
+    };
+    let detectors = crate::detect::registry::select(&[], &[])?;
+    let outcome = crate::detect::run(&ctx, window, &detectors).await?;
+    let lake_handle = Lake::open(lake)?;
+    crate::detect::store::write(
+        &lake_handle,
+        &outcome.findings,
+        &outcome.detectors,
+        outcome.span,
+    )?;
+    log::info!(
+        "detect: {} findings on the last day",
+        outcome.findings.len()
+    );
+    // A new session sees the findings just written.
+    let ctx = crate::sql::open_session(&location, &Default::default()).await?;
+    let report = crate::report::gather(&crate::report::gather::ReportRequest {
+        ctx: &ctx,
+        lake: &lake_handle,
+        since_ms,
+        until_ms,
+        queries: true,
+        now: chrono::Utc::now(),
+    })
+    .await?;
+    std::fs::write(out, crate::report::render_html(&report)).map_err(|err| Error::io(out, err))
 }
 
 async fn show(lake: &std::path::Path) -> Result<()> {

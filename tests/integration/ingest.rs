@@ -266,7 +266,7 @@ fn real_events_round_trip() {
     }
 }
 
-/// The README's first command: generate, ingest and query, on a fresh folder.
+/// The README's first command: generate, ingest, query, detect and report, on a fresh folder.
 #[test]
 fn demo_runs_end_to_end() {
     let (_dir, root) = temp_dir();
@@ -283,6 +283,14 @@ fn demo_runs_end_to_end() {
         stderr.contains(&format!("ingested {records} records")),
         "{stderr}"
     );
+    // Then detect and report on the last day.
+    let findings = read_table(&lake, "findings")
+        .iter()
+        .map(|b| b.num_rows())
+        .sum::<usize>();
+    assert!(findings > 0, "the detectors wrote findings: {stderr}");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("Findings from the detectors") && report.contains("<svg"));
     // Running it again finds nothing new.
     let again = trailq(&["demo", dir.to_str().unwrap()]);
     assert!(again.status.success());
