@@ -45,9 +45,7 @@ fn main() {
         .build()
         .unwrap();
     let location = trailq::lake::LakeLocation::Local(lake.clone());
-    let ctx = runtime
-        .block_on(open_session(&location, &Default::default()))
-        .unwrap();
+    let ctx = runtime.block_on(open_session(&location, None)).unwrap();
     let count = runtime
         .block_on(execute(
             &ctx,

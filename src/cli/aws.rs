@@ -1,6 +1,8 @@
 //! The S3 flags shared by every command that reads or writes S3, and opening a lake from its
 //! `--lake` argument.
 
+use std::sync::OnceLock;
+
 use clap::Args;
 use tokio::runtime::Handle;
 
@@ -39,14 +41,44 @@ impl S3Args {
     }
 }
 
-/// A lake to write: a folder (created if missing) or an S3 prefix.
-pub fn writable_lake(location: &LakeLocation, s3: &S3Args, handle: &Handle) -> Result<Lake> {
-    match location {
-        LakeLocation::Local(path) => Lake::create(path),
-        LakeLocation::S3(url) => {
-            let config = handle.block_on(S3Config::load(&s3.options()));
-            let store = config.object_store(&url.bucket)?;
-            Lake::create_remote(Remote::new(url.clone(), store, handle.clone()))
+/// S3 for one command: its flags, and the configuration (credential chain, region, endpoint),
+/// resolved once when first needed, so a command that reads a bucket and writes a lake in S3
+/// resolves it once, and one that uses no S3 never does.
+pub struct S3Access {
+    options: S3Options,
+    handle: Handle,
+    config: OnceLock<S3Config>,
+}
+
+impl S3Access {
+    /// S3 as the flags say, with async work on `handle`.
+    pub fn new(args: &S3Args, handle: &Handle) -> Self {
+        Self {
+            options: args.options(),
+            handle: handle.clone(),
+            config: OnceLock::new(),
+        }
+    }
+
+    /// The configuration. Blocks: call it outside async code.
+    pub fn config(&self) -> &S3Config {
+        self.config
+            .get_or_init(|| self.handle.block_on(S3Config::load(&self.options)))
+    }
+
+    /// The configuration a session over `location` needs: some for a lake in S3.
+    pub fn for_lake(&self, location: &LakeLocation) -> Option<&S3Config> {
+        matches!(location, LakeLocation::S3(_)).then(|| self.config())
+    }
+
+    /// A lake to write: a folder (created if missing) or an S3 prefix.
+    pub fn writable_lake(&self, location: &LakeLocation) -> Result<Lake> {
+        match location {
+            LakeLocation::Local(path) => Lake::create(path),
+            LakeLocation::S3(url) => {
+                let store = self.config().object_store(&url.bucket)?;
+                Lake::create_remote(Remote::new(url.clone(), store, self.handle.clone()))
+            }
         }
     }
 }

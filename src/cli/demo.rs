@@ -69,7 +69,7 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         .timestamp_millis();
     let until_ms = since_ms + 86_400_000;
     let location = crate::lake::LakeLocation::Local(lake.to_path_buf());
-    let ctx = crate::sql::open_session(&location, &Default::default()).await?;
+    let ctx = crate::sql::open_session(&location, None).await?;
     let window = crate::detect::Window {
         since_ms,
         until_ms: Some(until_ms),
@@ -89,7 +89,7 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         outcome.findings.len()
     );
     // A new session sees the findings just written.
-    let ctx = crate::sql::open_session(&location, &Default::default()).await?;
+    let ctx = crate::sql::open_session(&location, None).await?;
     let report = crate::report::gather(&crate::report::gather::ReportRequest {
         ctx: &ctx,
         lake: &lake_handle,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 
-use super::aws::{S3Args, writable_lake};
+use super::aws::{S3Access, S3Args};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
 use crate::detect::{self, Finding, Severity, Window, registry, store};
 use crate::error::{Error, Result};
@@ -106,9 +106,11 @@ pub fn run(args: DetectArgs) -> Result<u8> {
     let selected = registry::select(&args.detectors, &args.settings)?;
     let location = LakeLocation::parse(args.lake.as_deref().expect("clap requires --lake"))?;
     let runtime = query_runtime()?;
+    let s3 = S3Access::new(&args.s3, runtime.handle());
+    let s3_config = s3.for_lake(&location);
     let started = Instant::now();
     let outcome = runtime.block_on(async {
-        let ctx = open_session(&location, &args.s3.options()).await?;
+        let ctx = open_session(&location, s3_config).await?;
         detect::run(&ctx, window, &selected).await
     })?;
     let span = outcome.span;
@@ -127,7 +129,7 @@ pub fn run(args: DetectArgs) -> Result<u8> {
         }
         log::info!("backtest: nothing written");
     } else {
-        let lake = writable_lake(&location, &args.s3, runtime.handle())?;
+        let lake = s3.writable_lake(&location)?;
         let rows = store::write(&lake, &outcome.findings, &outcome.detectors, span)?;
         log::info!("{rows} rows in the findings table for the judged days");
         print(&mut stdout, args.format, &outcome.findings).map_err(out)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use bytesize::ByteSize;
 use clap::Args;
 
-use super::aws::{S3Args, writable_lake};
+use super::aws::{S3Access, S3Args};
 use super::progress::Bar;
 use super::{EXIT_ERROR, EXIT_OK, peak_memory, query_runtime, thousands};
 use crate::decode::DecodeLimits;
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{IngestOptions, IngestSummary, ingest};
 use crate::lake::LakeLocation;
 use crate::record::time::day_of;
-use crate::s3::{S3Config, S3Source, S3Url};
+use crate::s3::{S3Source, S3Url};
 use crate::source::{LocalSource, Selection, Source};
 use crate::sql::params::parse_when;
 
@@ -116,18 +116,16 @@ pub fn run(args: IngestArgs) -> Result<u8> {
     let runtime = query_runtime()?;
     let handle = runtime.handle();
     let selection = selection(&args)?;
-    let lake = writable_lake(&LakeLocation::parse(&args.lake)?, &args.s3, handle)?;
+    let s3 = S3Access::new(&args.s3, handle);
+    let lake = s3.writable_lake(&LakeLocation::parse(&args.lake)?)?;
     let source: Box<dyn Source> = match S3Url::parse(&args.source) {
-        Some(url) => {
-            let config = runtime.block_on(S3Config::load(&args.s3.options()));
-            Box::new(S3Source::new(
-                url?,
-                &config,
-                selection.clone(),
-                handle.clone(),
-                args.download_concurrency,
-            ))
-        }
+        Some(url) => Box::new(S3Source::new(
+            url?,
+            s3.config(),
+            selection.clone(),
+            handle.clone(),
+            args.download_concurrency,
+        )),
         None => Box::new(LocalSource::new(Path::new(&args.source)).map_err(|err| {
             Error::Usage(format!(
                 "cannot read the source folder {}: {err}",

@@ -101,9 +101,11 @@ pub fn run(args: QueryArgs) -> Result<u8> {
         Format::Csv
     });
     let runtime = query_runtime()?;
+    let s3 = super::aws::S3Access::new(&args.s3, runtime.handle());
+    let s3_config = s3.for_lake(&lake);
     let started = Instant::now();
     let (schema, batches) = runtime.block_on(async {
-        let ctx = open_session(&lake, &args.s3.options()).await?;
+        let ctx = open_session(&lake, s3_config).await?;
         let params = match &canned {
             Some(query) => bind(&query.params, &args.params, Utc::now())?,
             None => bind_text(&args.params),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 
-use super::aws::{S3Args, writable_lake};
+use super::aws::{S3Access, S3Args};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
 use crate::detect::Severity;
 use crate::error::{Error, Result};
@@ -76,13 +76,15 @@ pub fn run(args: ReportArgs) -> Result<u8> {
     }
     let location = LakeLocation::parse(&args.lake)?;
     let runtime = query_runtime()?;
+    let s3 = S3Access::new(&args.s3, runtime.handle());
     let lake = match &location {
         LakeLocation::Local(path) => Lake::open(path)?,
-        LakeLocation::S3(_) => writable_lake(&location, &args.s3, runtime.handle())?,
+        LakeLocation::S3(_) => s3.writable_lake(&location)?,
     };
+    let s3_config = s3.for_lake(&location);
     let started = std::time::Instant::now();
     let report = runtime.block_on(async {
-        let ctx = open_session(&location, &args.s3.options()).await?;
+        let ctx = open_session(&location, s3_config).await?;
         report::gather(&ReportRequest {
             ctx: &ctx,
             lake: &lake,

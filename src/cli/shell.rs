@@ -38,7 +38,8 @@ pub struct ShellArgs {
 pub fn run(args: ShellArgs) -> Result<u8> {
     let runtime = query_runtime()?;
     let location = crate::lake::LakeLocation::parse(&args.lake)?;
-    let ctx = runtime.block_on(open_session(&location, &args.s3.options()))?;
+    let s3 = super::aws::S3Access::new(&args.s3, runtime.handle());
+    let ctx = runtime.block_on(open_session(&location, s3.for_lake(&location)))?;
     let mut editor = DefaultEditor::new()
         .map_err(|err| Error::Usage(format!("cannot start the line editor: {err}")))?;
     let history = history_file();

@@ -24,7 +24,7 @@ use crate::detect::store::{FINDINGS, findings_schema};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLocation, REJECTS};
 use crate::record::schema::{EVENT_DATE, events_schema, rejects_schema};
-use crate::s3::{S3Config, S3Options};
+use crate::s3::S3Config;
 
 /// The tables of a lake, with their file schema and whether they are partitioned by day.
 pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 4] {
@@ -39,7 +39,12 @@ pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 4] {
 /// A session over the lake at `location`: `events`, `insights`, `findings` and `rejects` (each
 /// empty when the lake has none yet), the JSON functions and trailq's own. A lake in S3 is read through
 /// the same object store ingest writes it with.
-pub async fn open_session(location: &LakeLocation, s3: &S3Options) -> Result<SessionContext> {
+///
+/// `s3` is needed for a lake in S3.
+pub async fn open_session(
+    location: &LakeLocation,
+    s3: Option<&S3Config>,
+) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_parquet_pruning(true)
@@ -60,7 +65,10 @@ pub async fn open_session(location: &LakeLocation, s3: &S3Options) -> Result<Ses
             (format!("{}/", root.display()), present)
         }
         LakeLocation::S3(url) => {
-            let store = S3Config::load(s3).await.object_store(&url.bucket)?;
+            let s3 = s3.ok_or_else(|| {
+                Error::Usage(format!("{url} is in S3, but no S3 configuration was given"))
+            })?;
+            let store = s3.object_store(&url.bucket)?;
             let prefix = object_store::path::Path::from(url.prefix.as_str());
             let listing = store.list_with_delimiter(Some(&prefix)).await?;
             let folders: Vec<String> = listing

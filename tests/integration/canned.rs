@@ -335,17 +335,7 @@ pub fn run(lake: &Path, name: &str, params: &[&str]) -> Vec<Value> {
     for param in window.iter().chain(params) {
         args.extend(["--param", param]);
     }
-    let output = trailq(&args);
-    assert!(
-        output.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice::<Value>(&output.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    json_rows(&args)
 }
 
 /// The given columns of each row.

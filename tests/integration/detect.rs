@@ -85,6 +85,21 @@ pub fn burst(
     records
 }
 
+/// Twelve CreateUser calls a minute, 10:00-10:05, and twelve AccessDenied errors a minute,
+/// 14:00-14:04, by mallory on 2024-03-09.
+pub fn calls_and_errors() -> Vec<Value> {
+    let mut records = burst("calls", (10, 0), 6, 12, "CreateUser", None);
+    records.extend(burst(
+        "errors",
+        (14, 0),
+        5,
+        12,
+        "ListAttachedUserPolicies",
+        Some("AccessDenied"),
+    ));
+    records
+}
+
 pub fn write_log(logs: &Path, name: &str, records: &[Value]) {
     write_gz(
         &logs.join(format!(
@@ -130,24 +145,14 @@ pub fn detect(lake: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
-    let output = trailq(&[
+    json_rows(&[
         "query",
         "--lake",
         lake.to_str().unwrap(),
         "--format",
         "json",
         sql,
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice::<Value>(&output.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    ])
 }
 
 pub fn records_of(stdout: &str) -> Vec<Value> {
@@ -173,15 +178,7 @@ fn bursts_become_insights_with_exact_bounds_and_rerun_idempotently() {
     let logs = background(&root);
     // Twelve CreateUser calls a minute, 10:00-10:05; twelve AccessDenied a minute, 14:00-14:04;
     // and one event at 16:00 so the watermark is past both.
-    let mut records = burst("calls", (10, 0), 6, 12, "CreateUser", None);
-    records.extend(burst(
-        "errors",
-        (14, 0),
-        5,
-        12,
-        "ListAttachedUserPolicies",
-        Some("AccessDenied"),
-    ));
+    let mut records = calls_and_errors();
     // An enumeration: eve reads 12 different APIs a minute for 5 minutes, 15:00-15:04.
     for m in 0..5 {
         for k in 0..12 {

@@ -8,22 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::detect::{background, burst, detect, write_log};
+use crate::detect::{background, calls_and_errors, detect, write_log};
 use crate::util::*;
 
 /// A lake with a day of background plus a burst of calls and of errors on 2024-03-09, after
 /// `trailq detect` has judged that day.
 fn lake_with_findings(root: &Path) -> PathBuf {
     let logs = background(root);
-    let mut records = burst("calls", (10, 0), 6, 12, "CreateUser", None);
-    records.extend(burst(
-        "errors",
-        (14, 0),
-        5,
-        12,
-        "ListAttachedUserPolicies",
-        Some("AccessDenied"),
-    ));
+    let records = calls_and_errors();
     write_log(&logs, "20240309T1600Z_burst", &records);
     let lake = root.join("lake");
     let (code, _, stderr) = ingest(&logs, &lake, &[]);

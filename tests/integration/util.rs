@@ -46,6 +46,21 @@ pub fn ingest(source: &Path, lake: &Path, extra: &[&str]) -> (i32, Value, String
     (output.status.code().unwrap_or(-1), summary, stderr)
 }
 
+/// Runs `trailq ARGS` (a query with `--format json`), asserts success, and returns the rows.
+pub fn json_rows(args: &[&str]) -> Vec<Value> {
+    let output = trailq(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 /// A temporary directory with a canonical path (lineage records canonical paths).
 pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
