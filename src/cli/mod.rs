@@ -31,7 +31,7 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "trailq", version, about, long_about = None)]
 struct Cli {
-    /// More log output on stderr (-v: debug, -vv: trace).
+    /// More log output on stderr (-v: trailq's debug output, -vv: also the libraries').
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Only errors on stderr.
@@ -56,14 +56,16 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => log::LevelFilter::Error,
-        (false, 0) => log::LevelFilter::Info,
-        (false, 1) => log::LevelFilter::Debug,
-        (false, _) => log::LevelFilter::Trace,
+    // `-v` is trailq's own debug output; `-vv` adds the libraries' (DataFusion's plans, ...).
+    let (level, own) = match (cli.quiet, cli.verbose) {
+        (true, _) => (log::LevelFilter::Error, log::LevelFilter::Error),
+        (false, 0) => (log::LevelFilter::Info, log::LevelFilter::Info),
+        (false, 1) => (log::LevelFilter::Info, log::LevelFilter::Debug),
+        (false, _) => (log::LevelFilter::Debug, log::LevelFilter::Trace),
     };
     env_logger::Builder::new()
         .filter_level(level)
+        .filter_module("trailq", own)
         .parse_env("TRAILQ_LOG")
         .format_timestamp(None)
         .format_target(false)

@@ -84,6 +84,7 @@ pub async fn candidates(
     let all = series::load(input, query, from * 60_000, (input.span.to + 1) * 60_000).await?;
     let span = input.span;
     let make = &make;
+    let started = std::time::Instant::now();
     let found: Vec<Candidate> = all
         .par_iter()
         .flat_map_iter(|one| {
@@ -94,7 +95,12 @@ pub async fn candidates(
             })
         })
         .collect();
-    log::debug!("{} series judged, {} insights", all.len(), found.len());
+    log::debug!(
+        "{} series judged in {:.1} s, {} insights",
+        all.len(),
+        started.elapsed().as_secs_f64(),
+        found.len()
+    );
     Ok(found)
 }
 

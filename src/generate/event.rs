@@ -8,6 +8,27 @@ use super::catalogue::{
 };
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/// Instances per account and workload role: their ids are the roles' session names.
+const FLEET_SIZE: u64 = 40;
+
+/// One of `size` stable identities of `kind` in `account`, picked by a random `draw`, as a
+/// 128-bit number: callers recur, as they do in real trails.
+fn pooled(account: &str, kind: &str, draw: &str, size: u64) -> u128 {
+    let slot = xxhash_rust::xxh3::xxh3_64(draw.as_bytes()) % size;
+    xxhash_rust::xxh3::xxh3_128(format!("{account}/{kind}/{slot}").as_bytes())
+}
+
+/// `count` characters A-Z and 0-9 of `bits`.
+fn upper_alnum(mut bits: u128, count: usize) -> String {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..count)
+        .map(|_| {
+            let c = DIGITS[(bits % 36) as usize];
+            bits /= 36;
+            c as char
+        })
+        .collect()
+}
 
 /// Makes the records of one account and region.
 pub struct EventFactory<'a> {
@@ -77,6 +98,14 @@ impl<'a> EventFactory<'a> {
             .map(|_| ALNUM[self.rng.usize(..26)] as char)
             .collect();
         format!("{prefix}{tail}")
+    }
+
+    /// The session name of a workload role: the id of one instance of the account's fleet for
+    /// that role (a fixed set, as real workloads have, not a new instance per call).
+    fn instance_session(&mut self, role: &str) -> String {
+        let draw = self.rng.u64(..).to_string();
+        let id = pooled(self.account, role, &draw, FLEET_SIZE);
+        format!("i-{:017x}", id >> 60)
     }
 
     fn ip(&mut self) -> String {
@@ -179,7 +208,7 @@ impl<'a> EventFactory<'a> {
                     2 => ("app-old", Caller::Machine),
                     _ => ("app-role", Caller::Machine),
                 };
-                let session = format!("i-{:017x}", self.rng.u64(..));
+                let session = self.instance_session(role);
                 (self.assumed_role(role, &session, time, false), who)
             }
             550..=649 => {
@@ -208,7 +237,13 @@ impl<'a> EventFactory<'a> {
             }
             900..=929 => {
                 let other = self.accounts[self.rng.usize(..self.accounts.len())].clone();
-                let identity = json!({"type": "AWSAccount", "principalId": format!("AIDA{}", self.key_id("")), "accountId": other});
+                let draw = self.key_id("");
+                let principal = format!(
+                    "AIDA{}",
+                    upper_alnum(pooled(&other, "caller", &draw, 8), 16)
+                );
+                let identity =
+                    json!({"type": "AWSAccount", "principalId": principal, "accountId": other});
                 (identity, Caller::Machine)
             }
             930..=949 => {
@@ -223,8 +258,10 @@ impl<'a> EventFactory<'a> {
                 (identity, Caller::Person)
             }
             950..=979 => {
+                let draw = self.uuid();
+                let user = pooled(self.account, "identity-center-user", &draw, 25) as u64;
                 let identity = json!({"type": "IdentityCenterUser", "accountId": self.account,
-                    "onBehalfOf": {"userId": self.uuid(),
+                    "onBehalfOf": {"userId": format!("{user:016x}"),
                         "identityStoreArn": format!("arn:aws:identitystore::{}:identitystore/d-9067642ac7", self.account)},
                     "credentialId": self.uuid()});
                 (identity, Caller::Person)
@@ -411,7 +448,7 @@ impl<'a> EventFactory<'a> {
                 Caller::Person,
             )
         } else {
-            let session = format!("i-{:017x}", self.rng.u64(..));
+            let session = self.instance_session("app-role");
             (
                 self.assumed_role("app-role", &session, time, false),
                 Caller::Machine,
@@ -565,7 +602,7 @@ impl<'a> EventFactory<'a> {
             read_only: true,
             weight: 1,
         };
-        let session = format!("i-{:017x}", self.rng.u64(..));
+        let session = self.instance_session("app-role");
         let identity = self.assumed_role("app-role", &session, time, false);
         let mut record = self.base(time, &api, identity, &Caller::Machine);
         record.insert("eventVersion".into(), json!("1.09"));

@@ -45,7 +45,8 @@ pub async fn open_session(
     location: &LakeLocation,
     s3: Option<&S3Config>,
 ) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+    // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables.
+    let config = SessionConfig::from_env()?
         .with_information_schema(true)
         .with_parquet_pruning(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true);
@@ -133,6 +134,25 @@ fn with_event_date(schema: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(EVENT_DATE, DataType::Date32, false));
     Arc::new(Schema::new(fields))
+}
+
+/// A session with `ctx`'s tables and functions whose plans run as one partition: for many
+/// small queries run side by side (one per day), which keeps the cores busier than splitting
+/// each query's work across them and merging it again.
+pub fn single_partition(ctx: &SessionContext) -> SessionContext {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    SessionContext::new_with_state(state)
+}
+
+/// Runs one statement as a task of its own, so that several run on several cores.
+pub async fn spawn_query(ctx: &SessionContext, sql: String) -> Result<Vec<RecordBatch>> {
+    let ctx = ctx.clone();
+    let task = tokio::spawn(async move { execute(&ctx, &sql, HashMap::new()).await });
+    match task.await {
+        Ok(result) => Ok(result?.1),
+        Err(err) => Err(Error::Query(format!("a query task failed: {err}"))),
+    }
 }
 
 /// Plans and runs one statement, binding `$name` parameters, and collects its result.
