@@ -5,9 +5,8 @@ use async_trait::async_trait;
 
 use super::DetectInput;
 use super::finding::Candidate;
-use super::rate_detector::{self, param_specs, rate_params};
+use super::rate_detector::{self, ApiMeasure, api_measure, param_specs, rate_params};
 use super::registry::{Detector, ParamSpec, Params};
-use super::series::SeriesQuery;
 use crate::error::Result;
 
 /// Unusual rates of write management API calls.
@@ -43,31 +42,31 @@ impl Detector for ApiCallRate {
     }
 
     async fn detect(&self, input: &DetectInput<'_>, params: &Params) -> Result<Vec<Candidate>> {
-        let query = SeriesQuery {
-            keys: &KEYS,
-            filter: FILTER,
-            distinct: None,
-            measures: &[("calls", "count(*)")],
-        };
         let rule = rate_params(params, "min-events");
-        rate_detector::candidates(input, &query, &[rule], |series, _, episode| {
-            let [account, region, source, name] = <[String; 4]>::try_from(series.key.clone())
-                .expect("four key columns");
-            let reason = format!(
-                "{} {name} calls in the first minute against a baseline of {:.4}/min over {:.1} days (p = {:.1e})",
-                episode.start_count,
-                episode.baseline_average,
-                episode.baseline_minutes as f64 / 1440.0,
-                episode.p_value
-            );
-            Candidate {
-                account,
-                region,
-                event_source: source,
-                event_name: name,
-                ..rate_detector::candidate(self, &KEYS, FILTER, series, episode, reason)
-            }
-        })
-        .await
+        let shared = rate_detector::api_series(input, &[rule]).await?;
+        let calls = api_measure(&shared, ApiMeasure::Writes, KEYS.len());
+        Ok(rate_detector::judge_all(
+            input,
+            &calls,
+            &[rule],
+            |series, _, episode| {
+                let [account, region, source, name] =
+                    <[String; 4]>::try_from(series.key.clone()).expect("four key columns");
+                let reason = format!(
+                    "{} {name} calls in the first minute against a baseline of {:.4}/min over {:.1} days (p = {:.1e})",
+                    episode.start_count,
+                    episode.baseline_average,
+                    episode.baseline_minutes as f64 / 1440.0,
+                    episode.p_value
+                );
+                Candidate {
+                    account,
+                    region,
+                    event_source: source,
+                    event_name: name,
+                    ..rate_detector::candidate(self, &KEYS, FILTER, series, episode, reason)
+                }
+            },
+        ))
     }
 }

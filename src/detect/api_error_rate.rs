@@ -7,9 +7,8 @@ use async_trait::async_trait;
 
 use super::DetectInput;
 use super::finding::{Candidate, Severity};
-use super::rate_detector::{self, param_specs, rate_params};
+use super::rate_detector::{self, ApiMeasure, api_measure, param_specs, rate_params};
 use super::registry::{Detector, ParamSpec, Params};
-use super::series::SeriesQuery;
 use crate::error::Result;
 
 /// Unusual rates of failing API calls.
@@ -18,13 +17,7 @@ pub struct ApiErrorRate;
 const FILTER: &str = "(errorcode IS NOT NULL OR errormessage IS NOT NULL) \
                       AND coalesce(eventcategory, 'Management') = 'Management' \
                       AND coalesce(eventtype, '') <> 'AwsCloudTrailInsight'";
-const KEYS: [(&str, &str); 5] = [
-    ("account", "recipientaccountid"),
-    ("region", "awsregion"),
-    ("source", "eventsource"),
-    ("name", "eventname"),
-    ("error", "coalesce(errorcode, errormessage)"),
-];
+const KEYS: [(&str, &str); 5] = rate_detector::API_KEYS;
 
 #[async_trait]
 impl Detector for ApiErrorRate {
@@ -46,33 +39,37 @@ impl Detector for ApiErrorRate {
     }
 
     async fn detect(&self, input: &DetectInput<'_>, params: &Params) -> Result<Vec<Candidate>> {
-        let query = SeriesQuery {
-            keys: &KEYS,
-            filter: FILTER,
-            distinct: None,
-            measures: &[("errors", "count(*)")],
-        };
         let rule = rate_params(params, "min-events");
-        rate_detector::candidates(input, &query, &[rule], |series, _, episode| {
-            let [account, region, source, name, error] =
-                <[String; 5]>::try_from(series.key.clone()).expect("five key columns");
-            let reason = format!(
-                "{} {name} calls failed with {error} in the first minute against a baseline of {:.4}/min (p = {:.1e})",
-                episode.start_count, episode.baseline_average, episode.p_value
-            );
-            let base = rate_detector::candidate(self, &KEYS, FILTER, series, episode, reason);
-            // Failed console sign-ins in a burst are password guessing: never below medium.
-            let floor = if name == "ConsoleLogin" { Severity::Medium } else { Severity::Low };
-            Candidate {
-                severity: base.severity.max(floor),
-                account,
-                region,
-                event_source: source,
-                event_name: name,
-                error_code: Some(error),
-                ..base
-            }
-        })
-        .await
+        let shared = rate_detector::api_series(input, &[rule]).await?;
+        let errors = api_measure(&shared, ApiMeasure::Errors, KEYS.len());
+        Ok(rate_detector::judge_all(
+            input,
+            &errors,
+            &[rule],
+            |series, _, episode| {
+                let [account, region, source, name, error] =
+                    <[String; 5]>::try_from(series.key.clone()).expect("five key columns");
+                let reason = format!(
+                    "{} {name} calls failed with {error} in the first minute against a baseline of {:.4}/min (p = {:.1e})",
+                    episode.start_count, episode.baseline_average, episode.p_value
+                );
+                let base = rate_detector::candidate(self, &KEYS, FILTER, series, episode, reason);
+                // Failed console sign-ins in a burst are password guessing: never below medium.
+                let floor = if name == "ConsoleLogin" {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                };
+                Candidate {
+                    severity: base.severity.max(floor),
+                    account,
+                    region,
+                    event_source: source,
+                    event_name: name,
+                    error_code: Some(error),
+                    ..base
+                }
+            },
+        ))
     }
 }

@@ -363,16 +363,7 @@ async fn baseline_part(
             .join(", "),
     );
     log::trace!("baseline attribution: {sql} {params:?}");
-    let t0 = std::time::Instant::now();
     let result = execute(input.ctx, &sql, params).await;
-    log::debug!(
-        "TMP baseline query {:.1} s, {} rows",
-        t0.elapsed().as_secs_f64(),
-        result
-            .as_ref()
-            .map(|r| r.1.iter().map(|b| b.num_rows()).sum::<usize>())
-            .unwrap_or(0)
-    );
     input.ctx.deregister_table(table.as_str())?;
     let k = shape.len();
     for batch in &result?.1 {

@@ -19,9 +19,9 @@ use super::DetectInput;
 use super::finding::{Candidate, Severity};
 use super::rate::Episode;
 use super::registry::{Detector, ParamSpec, Params};
+use super::series::per_day;
 use crate::error::Result;
 use crate::record::time::format_time;
-use crate::sql::{execute, time_range};
 
 /// First uses of sensitive write APIs and of regions by established principals.
 pub struct FirstSeen;
@@ -129,52 +129,75 @@ impl Detector for FirstSeen {
     async fn detect(&self, input: &DetectInput<'_>, params: &Params) -> Result<Vec<Candidate>> {
         let lookback = (params.get("baseline-days") * 1440.0).ceil() as i64;
         let since_ms = input.span.from * 60_000;
-        let sql = format!(
-            "SELECT recipientaccountid, principal, awsregion, eventsource, eventname, \
-                    min(CAST(eventtime AS BIGINT)) AS first_ms, \
-                    sum(CASE WHEN eventtime < '{}' THEN 1 ELSE 0 END) AS before, \
-                    count(*) AS calls \
-             FROM events WHERE {} AND {FILTER} GROUP BY 1, 2, 3, 4, 5",
-            format_time(since_ms),
-            time_range(
-                (input.span.from - lookback) * 60_000,
-                (input.span.to + 1) * 60_000
-            ),
-        );
-        let (_, batches) = execute(input.ctx, &sql, HashMap::new()).await?;
-        let mut usages = Vec::new();
-        for batch in &batches {
-            let text: Vec<_> = (0..5)
-                .map(|i| cast(batch.column(i), &DataType::Utf8).expect("text"))
-                .collect();
-            let text: Vec<_> = text.iter().map(|c| c.as_string::<i32>()).collect();
-            let numbers: Vec<_> = (5..8)
-                .map(|i| cast(batch.column(i), &DataType::Int64).expect("number"))
-                .collect();
-            let numbers: Vec<_> = numbers
-                .iter()
-                .map(|c| c.as_primitive::<Int64Type>())
-                .collect();
-            for row in 0..batch.num_rows() {
-                let value = |i: usize| {
-                    if text[i].is_valid(row) {
-                        text[i].value(row).to_string()
-                    } else {
-                        String::new()
+        let before = format_time(since_ms);
+        let sql = |range: &str| {
+            format!(
+                "SELECT recipientaccountid, principal, awsregion, eventsource, eventname, \
+                        min(CAST(eventtime AS BIGINT)) AS first_ms, \
+                        sum(CASE WHEN eventtime < '{before}' THEN 1 ELSE 0 END) AS before, \
+                        count(*) AS calls \
+                 FROM events WHERE {range} AND {FILTER} GROUP BY 1, 2, 3, 4, 5"
+            )
+        };
+        // Per day, merged here: (account, principal, region, source, name) -> usage.
+        let mut merged: HashMap<[String; 5], Usage> = HashMap::new();
+        per_day(
+            input,
+            (input.span.from - lookback) * 60_000,
+            (input.span.to + 1) * 60_000,
+            sql,
+            |batches| {
+                for batch in batches {
+                    let text: Vec<_> = (0..5)
+                        .map(|i| cast(batch.column(i), &DataType::Utf8).expect("text"))
+                        .collect();
+                    let text: Vec<_> = text.iter().map(|c| c.as_string::<i32>()).collect();
+                    let numbers: Vec<_> = (5..8)
+                        .map(|i| cast(batch.column(i), &DataType::Int64).expect("number"))
+                        .collect();
+                    let numbers: Vec<_> = numbers
+                        .iter()
+                        .map(|c| c.as_primitive::<Int64Type>())
+                        .collect();
+                    for row in 0..batch.num_rows() {
+                        let key = [0, 1, 2, 3, 4].map(|i| {
+                            if text[i].is_valid(row) {
+                                text[i].value(row).to_string()
+                            } else {
+                                String::new()
+                            }
+                        });
+                        let (first_ms, before, calls) = (
+                            numbers[0].value(row),
+                            numbers[1].value(row),
+                            numbers[2].value(row),
+                        );
+                        merged
+                            .entry(key)
+                            .and_modify(|u| {
+                                u.first_ms = u.first_ms.min(first_ms);
+                                u.before += before;
+                                u.calls += calls;
+                            })
+                            .or_insert_with_key(|key| Usage {
+                                account: key[0].clone(),
+                                principal: key[1].clone(),
+                                region: key[2].clone(),
+                                source: key[3].clone(),
+                                name: key[4].clone(),
+                                first_ms,
+                                before,
+                                calls,
+                            });
                     }
-                };
-                usages.push(Usage {
-                    account: value(0),
-                    principal: value(1),
-                    region: value(2),
-                    source: value(3),
-                    name: value(4),
-                    first_ms: numbers[0].value(row),
-                    before: numbers[1].value(row),
-                    calls: numbers[2].value(row),
-                });
-            }
-        }
+                }
+            },
+        )
+        .await?;
+        // In key order, so that ties between first uses resolve the same way every run.
+        let mut usages: Vec<([String; 5], Usage)> = merged.into_iter().collect();
+        usages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let usages: Vec<Usage> = usages.into_iter().map(|(_, usage)| usage).collect();
         Ok(self.judge(&usages, input, params, lookback))
     }
 }

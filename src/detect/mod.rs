@@ -41,6 +41,9 @@ pub struct DetectInput<'a> {
     pub ctx: &'a SessionContext,
     /// The judged minutes and where the data starts.
     pub span: JudgeSpan,
+    /// The per-API series `api-call-rate` and `api-error-rate` share, once loaded: the first
+    /// minute they cover, and the series.
+    api_series: tokio::sync::Mutex<Option<(i64, std::sync::Arc<Vec<series::Series>>)>>,
 }
 
 /// The window of a run, in UTC milliseconds.
@@ -106,7 +109,11 @@ pub async fn run(
             crate::record::time::format_time(span.to * 60_000)
         );
     }
-    let input = DetectInput { ctx, span };
+    let input = DetectInput {
+        ctx,
+        span,
+        api_series: Default::default(),
+    };
     let mut findings = Vec::new();
     for (detector, params) in detectors {
         let started = std::time::Instant::now();

@@ -95,28 +95,15 @@ pub async fn load(
         }
     };
     let measure_count = query.measures.len() + usize::from(query.distinct.is_some());
-    let mut days = Vec::new();
-    let mut day_start = from_ms;
-    while day_start < to_ms {
-        let day_end = ((day_start.div_euclid(DAY_MS) + 1) * DAY_MS).min(to_ms);
-        days.push(sql(&time_range(day_start, day_end)));
-        day_start = day_end;
-    }
-    // One day per core in flight, each on one partition.
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ctx = single_partition(input.ctx);
-    let mut results = futures::stream::iter(days)
-        .map(|sql| spawn_query(&ctx, sql))
-        .buffered(parallel);
     let mut grouper = Grouper::new(query.keys.len(), measure_count);
     let started = std::time::Instant::now();
     let mut grouping = std::time::Duration::ZERO;
-    while let Some(result) = results.next().await {
-        let batches = result?;
+    per_day(input, from_ms, to_ms, sql, |batches| {
         let at = std::time::Instant::now();
-        grouper.add(&batches);
+        grouper.add(batches);
         grouping += at.elapsed();
-    }
+    })
+    .await?;
     let series = grouper.finish();
     log::debug!(
         "{} series loaded in {:.1} s ({:.1} s grouping rows into series)",
@@ -125,6 +112,35 @@ pub async fn load(
         grouping.as_secs_f64()
     );
     Ok(series)
+}
+
+/// Runs the query `sql(time range)` for each UTC day of `[from_ms, to_ms)` and hands each
+/// day's rows to `add`, in day order. One day per core is in flight, each as one partition:
+/// that keeps the cores busier than splitting each day's work and merging it again, and only
+/// those days' groups are held at once.
+pub async fn per_day(
+    input: &DetectInput<'_>,
+    from_ms: i64,
+    to_ms: i64,
+    sql: impl Fn(&str) -> String,
+    mut add: impl FnMut(&[RecordBatch]),
+) -> Result<()> {
+    let mut days = Vec::new();
+    let mut day_start = from_ms;
+    while day_start < to_ms {
+        let day_end = ((day_start.div_euclid(DAY_MS) + 1) * DAY_MS).min(to_ms);
+        days.push(sql(&time_range(day_start, day_end)));
+        day_start = day_end;
+    }
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ctx = single_partition(input.ctx);
+    let mut results = futures::stream::iter(days)
+        .map(|sql| spawn_query(&ctx, sql))
+        .buffered(parallel);
+    while let Some(result) = results.next().await {
+        add(&result?);
+    }
+    Ok(())
 }
 
 const DAY_MS: i64 = 86_400_000;
