@@ -16,9 +16,10 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::scalar::ScalarValue;
 
+use super::series::per_day;
 use super::{Attribution, Candidate, DetectInput, Finding, Share};
 use crate::error::Result;
-use crate::record::time::format_day;
+use crate::record::time::{format_day, format_time};
 use crate::sql::{execute, time_range};
 
 /// The attributes of AWS's records.
@@ -42,11 +43,30 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(part: &mut HashMap<(&'static str, String), i64>, values: &[String; 3], n: i64) {
+    /// Adds a row of the grouping sets: `values` has one non-null attribute value.
+    fn add(part: &mut HashMap<(&'static str, String), i64>, values: &[Option<&str>], n: i64) {
         for (attribute, value) in ATTRIBUTES.iter().zip(values) {
-            *part.entry((attribute, value.clone())).or_default() += n;
+            if let Some(value) = value {
+                *part.entry((attribute, value.to_string())).or_default() += n;
+            }
         }
     }
+}
+
+/// Grouping sets that count each attribute (and `extra`) on its own, after the `by` columns:
+/// one set per attribute, so their values are not crossed with each other.
+fn attribute_sets(by: &[String], extra: &[&str]) -> String {
+    let sets: Vec<String> = ["arn", "ua", "err"]
+        .iter()
+        .chain(extra)
+        .map(|column| format!("({}, {column})", by.join(", ")))
+        .collect();
+    format!("GROUPING SETS ({})", sets.join(", "))
+}
+
+/// A text column's value, or `None` for null.
+fn maybe(column: &StringArray, row: usize) -> Option<&str> {
+    column.is_valid(row).then(|| column.value(row))
 }
 
 /// A finding's windows in ms: baseline start, insight start, insight end.
@@ -272,19 +292,43 @@ async fn insight_part(
         .into_iter()
         .map(|day| format!("DATE '{}'", format_day(day as i32)))
         .collect();
+    // The insights' own minutes, merged: with the files sorted by time, the Parquet page index
+    // skips everything else of those days.
+    let mut spans: Vec<(i64, i64)> = rows.iter().map(|r| (r.2, r.3)).collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let spans: Vec<String> = merged
+        .iter()
+        .map(|&(start, end)| {
+            format!(
+                "(eventtime >= '{}' AND eventtime < '{}')",
+                format_time(start),
+                format_time(end)
+            )
+        })
+        .collect();
     let sql = format!(
-        "SELECT w.fid, e.arn, e.ua, e.err, e.sourcefile, count(*) AS n \
-         FROM (SELECT {}, CAST(eventtime AS BIGINT) AS t, CAST(eventtime AS BIGINT) / {DAY_MS} AS day, \
-                      {ATTRIBUTE_SQL}, sourcefile \
-               FROM events WHERE {} AND event_date IN ({}) AND ({}) AND {prefilter}) e \
-         JOIN {table} w ON {} AND e.day = w.day \
-         WHERE e.t >= w.istart AND e.t < w.iend \
-         GROUP BY 1, 2, 3, 4, 5",
+        "SELECT fid, arn, ua, err, sourcefile, count(*) AS n \
+         FROM (SELECT w.fid, e.arn, e.ua, e.err, e.sourcefile \
+               FROM (SELECT {}, CAST(eventtime AS BIGINT) AS t, \
+                            CAST(eventtime AS BIGINT) / {DAY_MS} AS day, {ATTRIBUTE_SQL}, sourcefile \
+                     FROM events WHERE {} AND event_date IN ({}) AND ({}) AND ({}) AND {prefilter}) e \
+               JOIN {table} w ON {} AND e.day = w.day \
+               WHERE e.t >= w.istart AND e.t < w.iend) \
+         GROUP BY {}",
         select.join(", "),
         time_range(from, to),
         days.join(", "),
+        spans.join(" OR "),
         candidates[members[0]].filter,
         join.join(" AND "),
+        attribute_sets(&["fid".into()], &["sourcefile"]),
     );
     let result = execute(input.ctx, &sql, params).await;
     input.ctx.deregister_table(table.as_str())?;
@@ -294,16 +338,19 @@ async fn insight_part(
         let n = number_column(batch, 5)?;
         for row in 0..batch.num_rows() {
             let tally = &mut tallies[fid.value(row) as usize];
-            let values = [0, 1, 2].map(|i| text[i].value(row).to_string());
+            let values = [0, 1, 2].map(|i| maybe(&text[i], row));
             Tally::add(&mut tally.insight, &values, n.value(row));
-            tally.files.insert(text[3].value(row).to_string());
+            if let Some(file) = maybe(&text[3], row) {
+                tally.files.insert(file.to_string());
+            }
         }
     }
     Ok(())
 }
 
 /// In each baseline, per whole hour: events of the findings' series counted per hour and
-/// attribute values, then summed over each finding's baseline hours.
+/// attribute value, a day at a time, then summed over each finding's baseline hours. Rows of
+/// other combinations of the key columns' values are skipped here.
 async fn baseline_part(
     input: &DetectInput<'_>,
     candidates: &[Candidate],
@@ -323,17 +370,6 @@ async fn baseline_part(
     for &i in members {
         by_key.entry(key_of(i)).or_default().push(i);
     }
-    let keys: Vec<&Vec<&str>> = by_key.keys().collect();
-    let columns: Vec<(String, ArrayRef)> = (0..shape.len())
-        .map(|k| {
-            let values = keys.iter().map(|key| key[k]);
-            (
-                format!("k{k}"),
-                Arc::new(StringArray::from_iter_values(values)) as ArrayRef,
-            )
-        })
-        .collect();
-    let table = register(input, columns)?;
     let windows: Vec<(i64, i64)> = members
         .iter()
         .map(|&i| {
@@ -343,50 +379,55 @@ async fn baseline_part(
         .collect();
     let from = windows.iter().map(|w| w.0).min().unwrap_or(0);
     let to = windows.iter().map(|w| w.1).max().unwrap_or(0);
-    let (select, join) = key_columns(shape);
+    let (select, _) = key_columns(shape);
     let (prefilter, params) = key_prefilter(shape, candidates, members);
-    let key_out: Vec<String> = (0..shape.len()).map(|i| format!("e.k{i}")).collect();
-    let sql = format!(
-        "SELECT {}, e.hour, e.arn, e.ua, e.err, count(*) AS n \
-         FROM (SELECT {}, CAST(eventtime AS BIGINT) / {HOUR_MS} AS hour, {ATTRIBUTE_SQL} \
-               FROM events WHERE {} AND ({}) AND {prefilter}) e \
-         JOIN {table} w ON {} \
-         GROUP BY {}",
-        key_out.join(", "),
-        select.join(", "),
-        time_range(from, to.max(from + 1)),
-        candidates[members[0]].filter,
-        join.join(" AND "),
-        (1..=shape.len() + 4)
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    log::trace!("baseline attribution: {sql} {params:?}");
-    let result = execute(input.ctx, &sql, params).await;
-    input.ctx.deregister_table(table.as_str())?;
+    let mut by: Vec<String> = (0..shape.len()).map(|i| format!("k{i}")).collect();
+    by.push("hour".into());
+    let sql = |range: &str| {
+        format!(
+            "SELECT {}, arn, ua, err, count(*) AS n \
+             FROM (SELECT {}, CAST(eventtime AS BIGINT) / {HOUR_MS} AS hour, {ATTRIBUTE_SQL} \
+                   FROM events WHERE {range} AND ({}) AND {prefilter}) \
+             GROUP BY {}",
+            by.join(", "),
+            select.join(", "),
+            candidates[members[0]].filter,
+            attribute_sets(&by, &[]),
+        )
+    };
     let k = shape.len();
-    for batch in &result?.1 {
-        let key_text = text_columns(batch, 0..k)?;
-        let hour = number_column(batch, k)?;
-        let text = text_columns(batch, k + 1..k + 4)?;
-        let n = number_column(batch, k + 4)?;
-        for row in 0..batch.num_rows() {
-            let key: Vec<&str> = key_text.iter().map(|c| c.value(row)).collect();
-            let Some(owners) = by_key.get(&key) else {
-                continue;
-            };
-            let (start, end) = (hour.value(row) * HOUR_MS, (hour.value(row) + 1) * HOUR_MS);
-            let values = [0, 1, 2].map(|i| text[i].value(row).to_string());
-            for &i in owners {
-                let (bstart, istart, _) = bounds(&candidates[i], watermark);
-                if start >= bstart && end <= istart {
-                    Tally::add(&mut tallies[i].baseline, &values, n.value(row));
+    let mut failure = None;
+    let result = per_day(input, from, to.max(from + 1), sql, &params, |batches| {
+        let mut add = || -> Result<()> {
+            for batch in batches {
+                let key_text = text_columns(batch, 0..k)?;
+                let hour = number_column(batch, k)?;
+                let text = text_columns(batch, k + 1..k + 4)?;
+                let n = number_column(batch, k + 4)?;
+                for row in 0..batch.num_rows() {
+                    let key: Vec<&str> = key_text.iter().map(|c| c.value(row)).collect();
+                    let Some(owners) = by_key.get(&key) else {
+                        continue;
+                    };
+                    let (start, end) = (hour.value(row) * HOUR_MS, (hour.value(row) + 1) * HOUR_MS);
+                    let values = [0, 1, 2].map(|i| maybe(&text[i], row));
+                    for &i in owners {
+                        let (bstart, istart, _) = bounds(&candidates[i], watermark);
+                        if start >= bstart && end <= istart {
+                            Tally::add(&mut tallies[i].baseline, &values, n.value(row));
+                        }
+                    }
                 }
             }
+            Ok(())
+        };
+        if let Err(err) = add() {
+            failure.get_or_insert(err);
         }
-    }
-    Ok(())
+    })
+    .await;
+    result?;
+    failure.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

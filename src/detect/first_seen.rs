@@ -79,7 +79,8 @@ const FILTER: &str = "principal IS NOT NULL \
                       AND coalesce(useridentity.type, '') <> 'AWSService' \
                       AND coalesce(eventtype, '') <> 'AwsCloudTrailInsight'";
 
-/// One (account, principal, region, API) seen in the lookback or the window.
+/// One (account, principal, region, sensitive API or all other calls) seen in the lookback or
+/// the window, with its first call's API.
 struct Usage {
     account: String,
     principal: String,
@@ -130,12 +131,24 @@ impl Detector for FirstSeen {
         let lookback = (params.get("baseline-days") * 1440.0).ceil() as i64;
         let since_ms = input.span.from * 60_000;
         let before = format_time(since_ms);
+        // Only sensitive APIs are judged one by one: other calls collapse into one group per
+        // principal and region (its source and name NULL), which keeps the groups few.
+        let watched: Vec<String> = SENSITIVE_APIS
+            .iter()
+            .chain(CRITICAL_APIS)
+            .map(|name| format!("'{name}'"))
+            .collect();
+        let watched = format!("eventname IN ({})", watched.join(", "));
         let sql = |range: &str| {
             format!(
-                "SELECT recipientaccountid, principal, awsregion, eventsource, eventname, \
+                "SELECT recipientaccountid, principal, awsregion, \
+                        CASE WHEN {watched} THEN eventsource END, \
+                        CASE WHEN {watched} THEN eventname END, \
                         min(CAST(eventtime AS BIGINT)) AS first_ms, \
                         sum(CASE WHEN eventtime < '{before}' THEN 1 ELSE 0 END) AS before, \
-                        count(*) AS calls \
+                        count(*) AS calls, \
+                        first_value(eventsource ORDER BY eventtime) AS first_source, \
+                        first_value(eventname ORDER BY eventtime) AS first_name \
                  FROM events WHERE {range} AND {FILTER} GROUP BY 1, 2, 3, 4, 5"
             )
         };
@@ -146,9 +159,11 @@ impl Detector for FirstSeen {
             (input.span.from - lookback) * 60_000,
             (input.span.to + 1) * 60_000,
             sql,
+            &HashMap::new(),
             |batches| {
                 for batch in batches {
-                    let text: Vec<_> = (0..5)
+                    let text: Vec<_> = [0, 1, 2, 3, 4, 8, 9]
+                        .into_iter()
                         .map(|i| cast(batch.column(i), &DataType::Utf8).expect("text"))
                         .collect();
                     let text: Vec<_> = text.iter().map(|c| c.as_string::<i32>()).collect();
@@ -160,22 +175,27 @@ impl Detector for FirstSeen {
                         .map(|c| c.as_primitive::<Int64Type>())
                         .collect();
                     for row in 0..batch.num_rows() {
-                        let key = [0, 1, 2, 3, 4].map(|i| {
+                        let text = |i: usize| {
                             if text[i].is_valid(row) {
                                 text[i].value(row).to_string()
                             } else {
                                 String::new()
                             }
-                        });
+                        };
                         let (first_ms, before, calls) = (
                             numbers[0].value(row),
                             numbers[1].value(row),
                             numbers[2].value(row),
                         );
+                        let (source, name) = (text(5), text(6));
                         merged
-                            .entry(key)
+                            .entry([0, 1, 2, 3, 4].map(text))
                             .and_modify(|u| {
-                                u.first_ms = u.first_ms.min(first_ms);
+                                if first_ms < u.first_ms {
+                                    u.first_ms = first_ms;
+                                    u.source.clone_from(&source);
+                                    u.name.clone_from(&name);
+                                }
                                 u.before += before;
                                 u.calls += calls;
                             })
@@ -183,8 +203,8 @@ impl Detector for FirstSeen {
                                 account: key[0].clone(),
                                 principal: key[1].clone(),
                                 region: key[2].clone(),
-                                source: key[3].clone(),
-                                name: key[4].clone(),
+                                source: source.clone(),
+                                name: name.clone(),
                                 first_ms,
                                 before,
                                 calls,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -98,7 +99,7 @@ pub async fn load(
     let mut grouper = Grouper::new(query.keys.len(), measure_count);
     let started = std::time::Instant::now();
     let mut grouping = std::time::Duration::ZERO;
-    per_day(input, from_ms, to_ms, sql, |batches| {
+    per_day(input, from_ms, to_ms, sql, &HashMap::new(), |batches| {
         let at = std::time::Instant::now();
         grouper.add(batches);
         grouping += at.elapsed();
@@ -123,6 +124,7 @@ pub async fn per_day(
     from_ms: i64,
     to_ms: i64,
     sql: impl Fn(&str) -> String,
+    params: &HashMap<String, ScalarValue>,
     mut add: impl FnMut(&[RecordBatch]),
 ) -> Result<()> {
     let mut days = Vec::new();
@@ -135,7 +137,7 @@ pub async fn per_day(
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ctx = single_partition(input.ctx);
     let mut results = futures::stream::iter(days)
-        .map(|sql| spawn_query(&ctx, sql))
+        .map(|sql| spawn_query(&ctx, sql, params.clone()))
         .buffered(parallel);
     while let Some(result) = results.next().await {
         add(&result?);

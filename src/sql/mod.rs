@@ -146,9 +146,13 @@ pub fn single_partition(ctx: &SessionContext) -> SessionContext {
 }
 
 /// Runs one statement as a task of its own, so that several run on several cores.
-pub async fn spawn_query(ctx: &SessionContext, sql: String) -> Result<Vec<RecordBatch>> {
+pub async fn spawn_query(
+    ctx: &SessionContext,
+    sql: String,
+    params: HashMap<String, ScalarValue>,
+) -> Result<Vec<RecordBatch>> {
     let ctx = ctx.clone();
-    let task = tokio::spawn(async move { execute(&ctx, &sql, HashMap::new()).await });
+    let task = tokio::spawn(async move { execute(&ctx, &sql, params).await });
     match task.await {
         Ok(result) => Ok(result?.1),
         Err(err) => Err(Error::Query(format!("a query task failed: {err}"))),
