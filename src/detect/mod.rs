@@ -114,13 +114,15 @@ pub async fn run(
         span,
         api_series: Default::default(),
     };
-    let mut findings = Vec::new();
-    for (detector, params) in detectors {
+    // The detectors run side by side: one's grouping and judging in Rust overlaps another's
+    // scans. `api-call-rate` and `api-error-rate` share one load of their series.
+    let input = &input;
+    let runs = detectors.iter().map(|(detector, params)| async move {
         let started = std::time::Instant::now();
         let candidates = if span.to < span.from {
             Vec::new()
         } else {
-            detector.detect(&input, params).await?
+            detector.detect(input, params).await?
         };
         log::info!(
             "{}: {} findings in {:.1} s",
@@ -128,8 +130,13 @@ pub async fn run(
             candidates.len(),
             started.elapsed().as_secs_f64()
         );
-        findings.extend(attribution::attribute(&input, candidates, span.to).await?);
-    }
+        attribution::attribute(input, candidates, span.to).await
+    });
+    let mut findings: Vec<Finding> = futures::future::try_join_all(runs)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     findings.sort_by(|a, b| {
         b.candidate
             .episode
