@@ -2,10 +2,12 @@
 //! during each insight and in its baseline, as AWS's records carry them, and the files that hold
 //! the insight's events.
 //!
-//! Two queries per detector, each a hash join with a small in-memory table and no per-event
-//! fan-out over long windows: the insight part is exact (per event, joined on the series key and
-//! the day), the baseline part is counted per whole hour of the baseline (joined on the series
-//! key only) and then summed in Rust for each finding's baseline hours.
+//! Two queries per detector, both reading only the events whose key columns take the findings'
+//! values (bound `IN` lists), each attribute counted in its own grouping set so that values are
+//! not crossed with each other. The insight part is exact: the insights' own minutes (which the
+//! Parquet page index finds in the time-sorted files), joined on the series key and the day. The
+//! baseline part counts per whole hour of the baselines, a day at a time, and sums each
+//! finding's baseline hours in Rust.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
