@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::DetectInput;
 use super::finding::Candidate;
-use super::rate_detector::{self, ApiMeasure, api_measure, param_specs, rate_params};
+use super::rate_detector::{self, API_KEYS, ApiMeasure, api_measure, param_specs, rate_params};
 use super::registry::{Detector, ParamSpec, Params};
 use crate::error::Result;
 
@@ -15,12 +15,8 @@ pub struct ApiCallRate;
 /// Write management events, as Insights counts them (Insights records themselves excluded).
 const FILTER: &str = "readonly = false AND coalesce(eventcategory, 'Management') = 'Management' \
                       AND coalesce(eventtype, '') <> 'AwsCloudTrailInsight'";
-const KEYS: [(&str, &str); 4] = [
-    ("account", "recipientaccountid"),
-    ("region", "awsregion"),
-    ("source", "eventsource"),
-    ("name", "eventname"),
-];
+/// The shared per-API key without the error.
+const KEYS: [(&str, &str); 4] = [API_KEYS[0], API_KEYS[1], API_KEYS[2], API_KEYS[3]];
 
 #[async_trait]
 impl Detector for ApiCallRate {

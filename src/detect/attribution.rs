@@ -398,38 +398,30 @@ async fn baseline_part(
         )
     };
     let k = shape.len();
-    let mut failure = None;
-    let result = per_day(input, from, to.max(from + 1), sql, &params, |batches| {
-        let mut add = || -> Result<()> {
-            for batch in batches {
-                let key_text = text_columns(batch, 0..k)?;
-                let hour = number_column(batch, k)?;
-                let text = text_columns(batch, k + 1..k + 4)?;
-                let n = number_column(batch, k + 4)?;
-                for row in 0..batch.num_rows() {
-                    let key: Vec<&str> = key_text.iter().map(|c| c.value(row)).collect();
-                    let Some(owners) = by_key.get(&key) else {
-                        continue;
-                    };
-                    let (start, end) = (hour.value(row) * HOUR_MS, (hour.value(row) + 1) * HOUR_MS);
-                    let values = [0, 1, 2].map(|i| maybe(&text[i], row));
-                    for &i in owners {
-                        let (bstart, istart, _) = bounds(&candidates[i], watermark);
-                        if start >= bstart && end <= istart {
-                            Tally::add(&mut tallies[i].baseline, &values, n.value(row));
-                        }
+    per_day(input, from, to.max(from + 1), sql, &params, |batches| {
+        for batch in batches {
+            let key_text = text_columns(batch, 0..k)?;
+            let hour = number_column(batch, k)?;
+            let text = text_columns(batch, k + 1..k + 4)?;
+            let n = number_column(batch, k + 4)?;
+            for row in 0..batch.num_rows() {
+                let key: Vec<&str> = key_text.iter().map(|c| c.value(row)).collect();
+                let Some(owners) = by_key.get(&key) else {
+                    continue;
+                };
+                let (start, end) = (hour.value(row) * HOUR_MS, (hour.value(row) + 1) * HOUR_MS);
+                let values = [0, 1, 2].map(|i| maybe(&text[i], row));
+                for &i in owners {
+                    let (bstart, istart, _) = bounds(&candidates[i], watermark);
+                    if start >= bstart && end <= istart {
+                        Tally::add(&mut tallies[i].baseline, &values, n.value(row));
                     }
                 }
             }
-            Ok(())
-        };
-        if let Err(err) = add() {
-            failure.get_or_insert(err);
         }
+        Ok(())
     })
-    .await;
-    result?;
-    failure.map_or(Ok(()), Err)
+    .await
 }
 
 #[cfg(test)]

@@ -162,14 +162,14 @@ impl Detector for FirstSeen {
             &HashMap::new(),
             |batches| {
                 for batch in batches {
-                    let text: Vec<_> = [0, 1, 2, 3, 4, 8, 9]
+                    let text = [0, 1, 2, 3, 4, 8, 9]
                         .into_iter()
-                        .map(|i| cast(batch.column(i), &DataType::Utf8).expect("text"))
-                        .collect();
+                        .map(|i| cast(batch.column(i), &DataType::Utf8))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
                     let text: Vec<_> = text.iter().map(|c| c.as_string::<i32>()).collect();
-                    let numbers: Vec<_> = (5..8)
-                        .map(|i| cast(batch.column(i), &DataType::Int64).expect("number"))
-                        .collect();
+                    let numbers = (5..8)
+                        .map(|i| cast(batch.column(i), &DataType::Int64))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
                     let numbers: Vec<_> = numbers
                         .iter()
                         .map(|c| c.as_primitive::<Int64Type>())
@@ -211,6 +211,7 @@ impl Detector for FirstSeen {
                             });
                     }
                 }
+                Ok(())
             },
         )
         .await?;

@@ -123,7 +123,7 @@ pub fn judge_all(
 }
 
 /// Management events, as Insights counts them (Insights records themselves excluded).
-pub const MANAGEMENT: &str = "coalesce(eventcategory, 'Management') = 'Management' \
+const MANAGEMENT: &str = "coalesce(eventcategory, 'Management') = 'Management' \
                               AND coalesce(eventtype, '') <> 'AwsCloudTrailInsight'";
 
 /// The key of the shared per-API series: account, region, API and the error (empty for a

@@ -103,6 +103,7 @@ pub async fn load(
         let at = std::time::Instant::now();
         grouper.add(batches);
         grouping += at.elapsed();
+        Ok(())
     })
     .await?;
     let series = grouper.finish();
@@ -116,7 +117,7 @@ pub async fn load(
 }
 
 /// Runs the query `sql(time range)` for each UTC day of `[from_ms, to_ms)` and hands each
-/// day's rows to `add`, in day order. One day per core is in flight, each as one partition:
+/// day's rows to `add`, in day order; the first error of either ends the run. One day per core is in flight, each as one partition:
 /// that keeps the cores busier than splitting each day's work and merging it again, and only
 /// those days' groups are held at once.
 pub async fn per_day(
@@ -125,7 +126,7 @@ pub async fn per_day(
     to_ms: i64,
     sql: impl Fn(&str) -> String,
     params: &HashMap<String, ScalarValue>,
-    mut add: impl FnMut(&[RecordBatch]),
+    mut add: impl FnMut(&[RecordBatch]) -> Result<()>,
 ) -> Result<()> {
     let mut days = Vec::new();
     let mut day_start = from_ms;
@@ -140,7 +141,7 @@ pub async fn per_day(
         .map(|sql| spawn_query(&ctx, sql, params.clone()))
         .buffered(parallel);
     while let Some(result) = results.next().await {
-        add(&result?);
+        add(&result?)?;
     }
     Ok(())
 }

@@ -99,6 +99,7 @@ pub async fn open_session(
             } else {
                 schema
             };
+            let schema = string_views(&schema);
             ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
             continue;
         }
