@@ -11,6 +11,7 @@ use arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
 
 use crate::record::principal::principals;
 use crate::record::schema::{RECORD, USER_IDENTITY, data_type, timestamp_type};
@@ -150,7 +151,8 @@ pub fn register(ctx: &SessionContext) {
     ));
     ctx.register_udf(create_udf(
         "ip_in_cidr",
-        vec![DataType::Utf8, DataType::Utf8],
+        // Views, as the lake's text columns are read: no copy of each address.
+        vec![DataType::Utf8View, DataType::Utf8View],
         DataType::Boolean,
         Volatility::Immutable,
         Arc::new(ip_in_cidr_udf),
@@ -295,38 +297,77 @@ fn json_path_udf(args: &[ColumnarValue], scalar_only: bool) -> Result<ColumnarVa
     Ok(ColumnarValue::Array(Arc::new(out)))
 }
 
-/// Whether `address` is in `cidr` (an address alone is a /32 or /128).
-fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
-    let address: IpAddr = address.trim().parse().ok()?;
-    let (network, bits) = match cidr.trim().split_once('/') {
-        Some((network, bits)) => (network.parse::<IpAddr>().ok()?, bits.parse::<u32>().ok()?),
-        None => {
-            let network: IpAddr = cidr.trim().parse().ok()?;
-            (network, if network.is_ipv4() { 32 } else { 128 })
-        }
-    };
-    let (address, network, width) = match (address, network) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
-        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
-        _ => return Some(false),
-    };
-    if bits > width {
-        return None;
+/// An IPv4 or IPv6 network: an address alone is a /32 or /128.
+struct Network {
+    base: u128,
+    bits: u32,
+    v4: bool,
+}
+
+impl Network {
+    fn parse(cidr: &str) -> Option<Self> {
+        let (network, bits) = match cidr.trim().split_once('/') {
+            Some((network, bits)) => (network.parse::<IpAddr>().ok()?, Some(bits.parse().ok()?)),
+            None => (cidr.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let (base, width, v4) = match network {
+            IpAddr::V4(n) => (u128::from(u32::from(n)), 32, true),
+            IpAddr::V6(n) => (u128::from(n), 128, false),
+        };
+        let bits = bits.unwrap_or(width);
+        (bits <= width).then_some(Self { base, bits, v4 })
     }
-    let shift = width - bits;
-    Some(bits == 0 || (address >> shift) == (network >> shift))
+
+    /// Whether `address` is in the network; `None` when it is not an IP address (CloudTrail
+    /// puts service names such as `s3.amazonaws.com` in `sourceipaddress`).
+    fn contains(&self, address: &str) -> Option<bool> {
+        let (address, width) = match address.trim().parse::<IpAddr>().ok()? {
+            IpAddr::V4(a) if self.v4 => (u128::from(u32::from(a)), 32),
+            IpAddr::V6(a) if !self.v4 => (u128::from(a), 128),
+            _ => return Some(false),
+        };
+        let shift = width - self.bits;
+        Some(self.bits == 0 || (address >> shift) == (self.base >> shift))
+    }
+}
+
+/// Whether `address` is in `cidr`; `None` when either does not parse.
+fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
+    Network::parse(cidr)?.contains(address)
 }
 
 fn ip_in_cidr_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
-    let arrays = arrays(args)?;
-    let addresses = arrays[0].as_string::<i32>();
-    let cidrs = arrays[1].as_string::<i32>();
-    let out: BooleanArray = addresses
-        .iter()
-        .zip(cidrs.iter())
-        .map(|(a, c)| in_cidr(a?, c?))
-        .collect();
-    Ok(ColumnarValue::Array(Arc::new(out)))
+    let rows = args.iter().find_map(|arg| match arg {
+        ColumnarValue::Array(array) => Some(array.len()),
+        ColumnarValue::Scalar(_) => None,
+    });
+    let addresses = args[0].to_array(rows.unwrap_or(1))?;
+    let addresses = addresses.as_string_view();
+    let out: BooleanArray = match &args[1] {
+        // The usual case, a constant network: parsed once, not once per row.
+        ColumnarValue::Scalar(cidr) => {
+            let network = match cidr {
+                ScalarValue::Utf8View(Some(cidr)) => Network::parse(cidr),
+                _ => None,
+            };
+            match network {
+                Some(network) => addresses
+                    .iter()
+                    .map(|a| a.and_then(|a| network.contains(a)))
+                    .collect(),
+                None => BooleanArray::new_null(addresses.len()),
+            }
+        }
+        ColumnarValue::Array(cidrs) => addresses
+            .iter()
+            .zip(cidrs.as_string_view().iter())
+            .map(|(a, c)| in_cidr(a?, c?))
+            .collect(),
+    };
+    Ok(match rows {
+        Some(_) => ColumnarValue::Array(Arc::new(out)),
+        None => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! functions, and the canned investigations of `queries/`.
 
 pub mod canned;
+mod day_pruning;
 pub mod ddl;
 pub mod functions;
 pub mod output;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -20,6 +22,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
+use self::day_pruning::DayPartitioned;
 use crate::detect::store::{FINDINGS, findings_schema};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLocation, REJECTS};
@@ -113,7 +116,16 @@ pub async fn open_session(
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(string_views(&schema));
-        ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        // Each file's statistics are read once per session, not once per query.
+        let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
+        let table: Arc<dyn TableProvider> =
+            Arc::new(ListingTable::try_new(config)?.with_cache(statistics));
+        let table = if partitioned {
+            Arc::new(DayPartitioned::new(table))
+        } else {
+            table
+        };
+        ctx.register_table(name, table)?;
     }
     datafusion_functions_json::register_all(&mut ctx)?;
     functions::register(&ctx);
