@@ -1,9 +1,9 @@
 //! THE table schema: every CloudTrail field trailq maps, its column name and its Arrow type.
 //!
-//! The field tree below is the single source of truth. The parser, the Arrow builders, the
-//! JSON rebuild and the Parquet sort order all walk it, so adding a field here is the whole
-//! change. Column names are the CloudTrail keys in lower case (the Athena and CloudTrail Lake
-//! convention), so SQL identifiers need no quoting.
+//! The field tree below is the single source of truth. The parser, the Arrow builders and the
+//! JSON rebuild all walk it, so adding a field here is the whole change. Column names are the
+//! CloudTrail keys in lower case (the Athena and CloudTrail Lake convention), so SQL identifiers
+//! need no quoting.
 
 use std::sync::{Arc, LazyLock};
 
@@ -164,6 +164,10 @@ pub const RECORD: &[Field] = &[
 
 /// Position of `eventTime` in [`RECORD`]; it is the one field every row must have.
 pub const EVENT_TIME: usize = 2;
+/// Position of `eventSource` in [`RECORD`].
+pub const EVENT_SOURCE: usize = 3;
+/// Position of `eventName` in [`RECORD`].
+pub const EVENT_NAME: usize = 4;
 /// Position of `userIdentity` in [`RECORD`].
 pub const USER_IDENTITY: usize = 1;
 /// Position of `eventID` in [`RECORD`], the de-duplication key.
@@ -229,22 +233,6 @@ pub fn events_schema() -> SchemaRef {
     EVENTS_SCHEMA.clone()
 }
 
-/// Index of `eventtime` among the Parquet leaf columns, for the file's sort-order metadata.
-pub fn event_time_leaf_index() -> usize {
-    fn leaves(kind: &Kind) -> usize {
-        match kind {
-            Kind::Struct(fields) | Kind::List(fields) => {
-                fields.iter().map(|field| leaves(&field.kind)).sum()
-            }
-            _ => 1,
-        }
-    }
-    RECORD[..EVENT_TIME]
-        .iter()
-        .map(|field| leaves(&field.kind))
-        .sum()
-}
-
 /// The schema of the `rejects` table: inputs and records that could not be placed in `events`.
 pub fn rejects_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -270,6 +258,8 @@ mod tests {
         assert_eq!(RECORD[EVENT_TIME].key, "eventTime");
         assert_eq!(RECORD[EVENT_ID].key, "eventID");
         assert_eq!(RECORD[USER_IDENTITY].key, "userIdentity");
+        assert_eq!(RECORD[EVENT_SOURCE].key, "eventSource");
+        assert_eq!(RECORD[EVENT_NAME].key, "eventName");
     }
 
     #[test]
@@ -282,11 +272,5 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), count);
-    }
-
-    #[test]
-    fn event_time_leaf_counts_user_identity_leaves() {
-        // eventversion + 29 leaves inside useridentity.
-        assert_eq!(event_time_leaf_index(), 1 + 29);
     }
 }

@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use arrow::array::AsArray;
+
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 use trailq::generate::{TrailSpec, generate};
@@ -77,21 +79,39 @@ fn generated_trail_round_trips_once_per_event() {
     assert_eq!(summary["failed"], json!(0));
     assert_eq!(reject_count(&lake), 0);
 
-    // Few, sorted files: one per partition for a run this size, rows in time order.
+    // Few files: one per partition for a run this size, each row group ordered by API, then
+    // time, and the row groups in time order.
     let files = published_files(&lake);
     let partitions: HashSet<_> = files.iter().map(|(p, _)| p.parent().unwrap()).collect();
     assert_eq!(files.len(), partitions.len());
-    for batch in read_table(&lake, "events") {
-        let times = batch
-            .column_by_name("eventtime")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow::array::TimestampMillisecondArray>()
-            .unwrap();
-        assert!(
-            times.values().windows(2).all(|w| w[0] <= w[1]),
-            "rows not sorted by time"
-        );
+    for (file, _) in files {
+        let mut previous_end = i64::MIN;
+        for group in read_row_groups(&file) {
+            let mut rows = Vec::new();
+            for batch in &group {
+                let text = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>();
+                let times = batch
+                    .column_by_name("eventtime")
+                    .unwrap()
+                    .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                for r in 0..batch.num_rows() {
+                    let api = (text("eventsource").value(r), text("eventname").value(r));
+                    rows.push((api.0.to_string(), api.1.to_string(), times.value(r)));
+                }
+            }
+            assert!(
+                rows.is_sorted(),
+                "{}: a row group not ordered by API and time",
+                file.display()
+            );
+            let start = rows.iter().map(|r| r.2).min().unwrap();
+            assert!(
+                start >= previous_end,
+                "{}: row groups overlap in time",
+                file.display()
+            );
+            previous_end = rows.iter().map(|r| r.2).max().unwrap();
+        }
     }
 }
 

@@ -143,6 +143,17 @@ pub fn read_table(lake: &Path, table: &str) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// The rows of each row group of a Parquet file.
+pub fn read_row_groups(path: &Path) -> Vec<Vec<RecordBatch>> {
+    let open = || ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    (0..open().metadata().num_row_groups())
+        .map(|group| {
+            let reader = open().with_row_groups(vec![group]).build().unwrap();
+            reader.map(|batch| batch.unwrap()).collect()
+        })
+        .collect()
+}
+
 /// One row of `events` or `insights`, rebuilt.
 pub struct LakeRow {
     pub file: String,
