@@ -4,6 +4,7 @@
 //! README describes the commands, the table schema and the guarantees.
 
 pub mod cli;
+pub mod compact;
 pub mod decode;
 pub mod detect;
 pub mod error;

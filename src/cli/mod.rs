@@ -5,6 +5,7 @@
 //! 2 error, including an ingest that left any input incomplete.
 
 mod aws;
+mod compact;
 mod ddl;
 mod demo;
 mod detect;
@@ -44,6 +45,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Ingest(ingest::IngestArgs),
+    Compact(compact::CompactArgs),
     Generate(generate::GenerateArgs),
     Demo(demo::DemoArgs),
     Query(query::QueryArgs),
@@ -72,6 +74,7 @@ pub fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Ingest(args) => ingest::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(args),

@@ -254,6 +254,7 @@ pub fn write(
                 path,
                 rows: merged.num_rows() as u64,
                 bytes,
+                layout: None,
             });
         }
     }

@@ -115,5 +115,6 @@ pub fn stage_rejects(
         path,
         rows: rows as u64,
         bytes,
+        layout: None,
     }))
 }

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
 use crate::record::parse_record;
 use crate::record::time::day_of;
-use crate::sink::{Partition, PartitionBuffers, TakenPartition, write_sorted};
+use crate::sink::{LAYOUT, Partition, PartitionBuffers, TakenPartition, write_sorted};
 use crate::source::{Source, SourceObject, Table};
 
 /// What every worker of a transaction shares.
@@ -242,6 +242,11 @@ impl Shared<'_> {
             self.txid,
         );
         let bytes = write_sorted(&self.staging.join(&path), &taken.batches, &keep)?;
-        Ok(Some(OutputEntry { path, rows, bytes }))
+        Ok(Some(OutputEntry {
+            path,
+            rows,
+            bytes,
+            layout: Some(LAYOUT.to_string()),
+        }))
     }
 }

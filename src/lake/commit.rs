@@ -14,6 +14,7 @@
 //! Readers never see a partial file (renames are atomic) nor an event twice (every file of a
 //! transaction holds distinct events, and no source is committed twice).
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -148,21 +149,10 @@ fn commit_remote(
         if manifest.transaction(&transaction.txid).is_some() {
             break;
         }
-        let ours: std::collections::HashSet<&str> =
-            transaction.sources.iter().map(|s| s.key.as_str()).collect();
-        let taken = manifest
-            .transactions()
-            .iter()
-            .filter(|t| t.seq >= first_seq)
-            .flat_map(|t| &t.sources)
-            .find(|source| ours.contains(source.key.as_str()));
-        if let Some(source) = taken {
+        if let Some(conflict) = conflict(&transaction, &manifest.transactions()[..], first_seq) {
             let staged: Vec<String> = uploads.iter().map(|(_, to)| to.clone()).collect();
             remote.delete_all(&staged)?;
-            return Err(Error::Conflict(format!(
-                "another writer ingested {} at the same time",
-                source.key
-            )));
+            return Err(Error::Conflict(conflict));
         }
         log::debug!(
             "log entry {} was taken by another writer; committing as {}",
@@ -179,26 +169,44 @@ fn commit_remote(
     Ok(())
 }
 
-/// Copies a committed transaction's staged objects into place; those already moved are skipped.
+/// Why `transaction` cannot follow the transactions committed since `first_seq`: another
+/// writer ingested one of its sources, or replaced one of the files it replaces.
+fn conflict(transaction: &Transaction, log: &[Transaction], first_seq: u64) -> Option<String> {
+    let sources: HashSet<&str> = transaction.sources.iter().map(|s| s.key.as_str()).collect();
+    let replaced: HashSet<&str> = transaction.removed.iter().map(String::as_str).collect();
+    log.iter().filter(|t| t.seq >= first_seq).find_map(|t| {
+        if let Some(source) = t.sources.iter().find(|s| sources.contains(s.key.as_str())) {
+            return Some(format!(
+                "another writer ingested {} at the same time",
+                source.key
+            ));
+        }
+        t.removed
+            .iter()
+            .find(|path| replaced.contains(path.as_str()))
+            .map(|path| format!("another writer replaced {path} at the same time"))
+    })
+}
+
+/// Copies a committed transaction's staged objects into place, deletes the files it replaces,
+/// then its staged objects. Every step can run again: while any staged object is left, a
+/// crashed publish is finished by the next run's recovery. Readers (`sql::committed`) never
+/// see a replaced file without all of its replacements.
 fn publish_remote(remote: &Remote, transaction: &Transaction) -> Result<()> {
     let staging = remote_staging(&transaction.txid);
-    let moves: Vec<(String, String)> = transaction
+    let copies: Vec<(String, String)> = transaction
         .outputs
         .iter()
         .map(|output| (format!("{staging}/{}", output.path), output.path.clone()))
         .collect();
-    // The last staged object moves after the replaced files are deleted: while any staged
-    // object is left, a crashed publish is finished by the next run's recovery.
-    let Some((last, others)) = moves.split_last() else {
-        return remote.delete_all(&transaction.removed);
-    };
-    if let Some((first, rest)) = others.split_first() {
-        remote.rename_all(std::slice::from_ref(first))?;
+    if let Some((first, rest)) = copies.split_first() {
+        remote.copy_all(std::slice::from_ref(first))?;
         failpoint("mid-publish");
-        remote.rename_all(rest)?;
+        remote.copy_all(rest)?;
     }
     remote.delete_all(&transaction.removed)?;
-    remote.rename_all(std::slice::from_ref(last))
+    let staged: Vec<String> = copies.into_iter().map(|(from, _)| from).collect();
+    remote.delete_all(&staged)
 }
 
 /// [`recover`] for a remote lake. Staged objects of an uncommitted transaction are deleted only

@@ -1,7 +1,7 @@
 //! The manifest: a log of committed transactions, each naming the source objects it read and
 //! the files it published. The latest entry for a source decides whether it is done.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
 
@@ -51,6 +51,10 @@ pub struct OutputEntry {
     pub rows: u64,
     /// Size of the file in bytes.
     pub bytes: u64,
+    /// The row layout of an `events` or `insights` file (see `sink`); none for files written
+    /// before layouts were named, which `trailq compact` rewrites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
 }
 
 /// A committed transaction: one entry of the log.
@@ -154,6 +158,21 @@ impl Manifest {
     /// The committed transaction with this id.
     pub fn transaction(&self, txid: &str) -> Option<&Transaction> {
         self.transactions.iter().find(|t| t.txid == txid)
+    }
+
+    /// The files the committed transactions left in the lake (published and not replaced), by
+    /// lake-relative path.
+    pub fn live_files(&self) -> BTreeMap<&str, &OutputEntry> {
+        let mut live = BTreeMap::new();
+        for transaction in &self.transactions {
+            for output in &transaction.outputs {
+                live.insert(output.path.as_str(), output);
+            }
+            for removed in &transaction.removed {
+                live.remove(removed.as_str());
+            }
+        }
+        live
     }
 
     /// The sequence number the next commit takes.

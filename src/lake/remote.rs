@@ -5,9 +5,10 @@
 //! 2. The transaction is put at `_trailq/log/<seq>.json` with `If-None-Match: *` (a conditional
 //!    put): S3 refuses it when that entry exists, so two writers never both commit one sequence
 //!    number. **This is the commit point.** A writer that loses reloads the log and takes the
-//!    next number, unless the winner read one of its sources (then it gives up, and the next
-//!    run finds those sources done).
-//! 3. Each staged object is copied to its place and the staged copy deleted.
+//!    next number, unless the winner read one of its sources or replaced one of the files it
+//!    replaces (then it gives up, and the next run finds that work done).
+//! 3. Each staged object is copied to its place, the files the transaction replaces are
+//!    deleted, then the staged objects.
 //!
 //! There is no lock object: concurrent writers (`--shard`) are safe by step 2. A crash leaves
 //! staged objects; the next run publishes those of committed transactions and deletes those of
@@ -205,19 +206,14 @@ impl Remote {
         }
     }
 
-    /// Moves objects (copy, then delete the source), concurrently; sources already gone are
-    /// skipped, so an interrupted move can be run again.
-    pub fn rename_all(&self, moves: &[(String, String)]) -> Result<()> {
+    /// Copies objects, concurrently; sources already gone are skipped (their publish deleted
+    /// them after copying them), so an interrupted publish can run again.
+    pub fn copy_all(&self, copies: &[(String, String)]) -> Result<()> {
         self.handle.block_on(
-            futures::stream::iter(moves)
+            futures::stream::iter(copies)
                 .map(|(from, to)| async move {
                     let (source, target) = (self.path(from), self.path(to));
                     match retried(from, || self.store.copy(&source, &target)).await {
-                        Ok(()) => {}
-                        Err(object_store::Error::NotFound { .. }) => return Ok(()),
-                        Err(err) => return Err(self.error(from, err)),
-                    }
-                    match retried(from, || self.store.delete(&source)).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                         Err(err) => Err(self.error(from, err)),
                     }

@@ -28,9 +28,9 @@ use crate::record::schema::{EVENT_NAME, EVENT_SOURCE, EVENT_TIME};
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows gathered into sorted order at a time while writing a row group.
 const GATHER_ROWS: usize = 8 * 1024;
-/// File metadata key naming the row layout, so `trailq compact` can tell files written with an
-/// older one.
-pub const LAYOUT_KEY: &str = "trailq.layout";
+/// File metadata key naming the row layout, for readers of a file without the manifest (which
+/// records it too).
+const LAYOUT_KEY: &str = "trailq.layout";
 /// The current row layout: time-sliced row groups, each clustered by API.
 pub const LAYOUT: &str = "time-slices,api-clustered";
 

@@ -2,6 +2,7 @@
 //! functions, and the canned investigations of `queries/`.
 
 pub mod canned;
+mod committed;
 mod day_pruning;
 pub mod ddl;
 pub mod functions;
@@ -21,7 +22,9 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use object_store::local::LocalFileSystem;
 
+use self::committed::CommittedFiles;
 use self::day_pruning::DayPartitioned;
 use crate::detect::store::{FINDINGS, findings_schema};
 use crate::error::{Error, Result};
@@ -68,6 +71,10 @@ pub async fn open_session(
                 .map(|(name, ..)| *name)
                 .filter(|name| root.join(name).is_dir())
                 .collect();
+            let files =
+                CommittedFiles::new(Arc::new(LocalFileSystem::new()), &root.to_string_lossy());
+            let url = ListingTableUrl::parse(format!("{}/", root.display()))?;
+            ctx.register_object_store(url.as_ref(), Arc::new(files));
             (format!("{}/", root.display()), present)
         }
         LakeLocation::S3(url) => {
@@ -86,7 +93,8 @@ pub async fn open_session(
                 return Err(Error::NoLake(url.to_string().into()));
             }
             let bucket_url = ListingTableUrl::parse(format!("s3://{}/", url.bucket))?;
-            ctx.register_object_store(bucket_url.as_ref(), store);
+            let files = CommittedFiles::new(store, &url.prefix);
+            ctx.register_object_store(bucket_url.as_ref(), Arc::new(files));
             let present = tables()
                 .iter()
                 .map(|(name, ..)| *name)

@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use arrow::array::AsArray;
-
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 use trailq::generate::{TrailSpec, generate};
@@ -85,33 +83,7 @@ fn generated_trail_round_trips_once_per_event() {
     let partitions: HashSet<_> = files.iter().map(|(p, _)| p.parent().unwrap()).collect();
     assert_eq!(files.len(), partitions.len());
     for (file, _) in files {
-        let mut previous_end = i64::MIN;
-        for group in read_row_groups(&file) {
-            let mut rows = Vec::new();
-            for batch in &group {
-                let text = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>();
-                let times = batch
-                    .column_by_name("eventtime")
-                    .unwrap()
-                    .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
-                for r in 0..batch.num_rows() {
-                    let api = (text("eventsource").value(r), text("eventname").value(r));
-                    rows.push((api.0.to_string(), api.1.to_string(), times.value(r)));
-                }
-            }
-            assert!(
-                rows.is_sorted(),
-                "{}: a row group not ordered by API and time",
-                file.display()
-            );
-            let start = rows.iter().map(|r| r.2).min().unwrap();
-            assert!(
-                start >= previous_end,
-                "{}: row groups overlap in time",
-                file.display()
-            );
-            previous_end = rows.iter().map(|r| r.2).max().unwrap();
-        }
+        assert_laid_out(&file);
     }
 }
 

@@ -3,6 +3,7 @@
 mod athena;
 mod bad_input;
 mod canned;
+mod compact;
 mod crash;
 mod detect;
 mod fault_proxy;

@@ -154,6 +154,40 @@ pub fn read_row_groups(path: &Path) -> Vec<Vec<RecordBatch>> {
         .collect()
 }
 
+/// Asserts the file's layout: each row group ordered by API, then time, and the row groups in
+/// time order. Returns the file's first and last event time.
+pub fn assert_laid_out(file: &Path) -> (i64, i64) {
+    let (mut first, mut previous_end) = (i64::MAX, i64::MIN);
+    for group in read_row_groups(file) {
+        let mut rows = Vec::new();
+        for batch in &group {
+            let text = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>();
+            let times = batch
+                .column_by_name("eventtime")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            for r in 0..batch.num_rows() {
+                let api = (text("eventsource").value(r), text("eventname").value(r));
+                rows.push((api.0.to_string(), api.1.to_string(), times.value(r)));
+            }
+        }
+        assert!(
+            rows.is_sorted(),
+            "{}: a row group not ordered by API and time",
+            file.display()
+        );
+        let start = rows.iter().map(|r| r.2).min().unwrap();
+        assert!(
+            start >= previous_end,
+            "{}: row groups overlap in time",
+            file.display()
+        );
+        first = first.min(start);
+        previous_end = rows.iter().map(|r| r.2).max().unwrap();
+    }
+    (first, previous_end)
+}
+
 /// One row of `events` or `insights`, rebuilt.
 pub struct LakeRow {
     pub file: String,

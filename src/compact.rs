@@ -1,0 +1,381 @@
+//! `trailq compact`: rewrites each `events` and `insights` partition that has several files, or
+//! files in an older layout, as a few large files in the current layout (see `sink`).
+//!
+//! Ingest writes a file each time its memory budget fills, so a backfill, or a day ingested
+//! over many runs, leaves many small files in a partition; every engine then pays per file.
+//! Compaction reads a partition one time window at a time, so memory stays within a budget
+//! whatever the partition's size, and writes one file per window. Its transactions list the
+//! files they replace: one atomic commit makes the new files visible and retires the old, the
+//! same protocol as ingest (`lake::commit`). The rows are the same rows, checked by count.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::TimestampMillisecondType;
+use chrono::Utc;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::lake::{Lake, LakeFile, Manifest, OutputEntry, Transaction, commit, new_txid, recover};
+use crate::record::schema::{EVENT_TIME, events_schema};
+use crate::record::time::parse_day;
+use crate::sink::{LAYOUT, write_sorted};
+
+/// Partitions' input bytes per committed transaction: a long compaction commits in steps.
+const COMMIT_EVERY: u64 = 4 << 30;
+const MS_PER_MINUTE: i64 = 60_000;
+
+/// Which partitions to compact, and how much memory to use.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// Bytes of decoded rows held at once: a partition larger than this is written as
+    /// several files, each a slice of the day.
+    pub memory_budget: u64,
+    /// First day (days since 1970-01-01) to compact.
+    pub since: Option<i32>,
+    /// Last day to compact.
+    pub until: Option<i32>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CompactSummary {
+    /// Partitions rewritten.
+    pub partitions: u64,
+    /// Files they held before.
+    pub files_before: u64,
+    /// Files they hold now.
+    pub files_after: u64,
+    /// Rows rewritten.
+    pub rows: u64,
+    /// Bytes before.
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Wall time.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// One partition to rewrite: its folder and live files.
+struct Partition {
+    dir: String,
+    files: Vec<OutputEntry>,
+}
+
+/// Compacts the partitions of `lake` that need it.
+pub fn compact(lake: &Lake, options: &CompactOptions) -> Result<CompactSummary> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let mut manifest = Manifest::load(lake)?;
+    recover(lake, &manifest)?;
+    let plan = plan(&manifest, options);
+    let mut summary = CompactSummary::default();
+    let mut start = 0;
+    while start < plan.len() {
+        // Partitions up to COMMIT_EVERY input bytes go into one transaction.
+        let mut end = start;
+        let mut bytes = 0;
+        while end < plan.len() && (end == start || bytes < COMMIT_EVERY) {
+            bytes += plan[end].files.iter().map(|f| f.bytes).sum::<u64>();
+            end += 1;
+        }
+        let started_at = Utc::now();
+        let txid = new_txid();
+        let mut outputs = Vec::new();
+        let mut removed = Vec::new();
+        for partition in &plan[start..end] {
+            let written = rewrite(lake, &txid, partition, options.memory_budget);
+            let written = match written {
+                Ok(written) => written,
+                Err(err) => {
+                    let _ = std::fs::remove_dir_all(lake.staging_dir(&txid));
+                    return Err(err);
+                }
+            };
+            summary.partitions += 1;
+            summary.files_before += partition.files.len() as u64;
+            summary.files_after += written.len() as u64;
+            summary.rows += written.iter().map(|f| f.rows).sum::<u64>();
+            summary.bytes_before += partition.files.iter().map(|f| f.bytes).sum::<u64>();
+            summary.bytes_after += written.iter().map(|f| f.bytes).sum::<u64>();
+            outputs.extend(written);
+            removed.extend(partition.files.iter().map(|f| f.path.clone()));
+        }
+        let transaction = Transaction {
+            seq: 0,
+            txid,
+            writer: format!("trailq {}", env!("CARGO_PKG_VERSION")),
+            started_at: started_at.to_rfc3339(),
+            committed_at: Utc::now().to_rfc3339(),
+            sources: Vec::new(),
+            outputs,
+            removed,
+        };
+        commit(lake, &mut manifest, transaction)?;
+        summary.transactions += 1;
+        start = end;
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// The partitions with more than one file, or with a file in another layout, in day order.
+fn plan(manifest: &Manifest, options: &CompactOptions) -> Vec<Partition> {
+    let mut partitions: BTreeMap<(&str, i32), Vec<OutputEntry>> = BTreeMap::new();
+    for (path, entry) in manifest.live_files() {
+        let mut parts = path.split('/');
+        let (Some(table @ ("events" | "insights")), Some(folder), Some(_file), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Some(day) = folder.strip_prefix("event_date=").and_then(parse_day) else {
+            continue;
+        };
+        if options.since.is_some_and(|since| day < since)
+            || options.until.is_some_and(|until| day > until)
+        {
+            continue;
+        }
+        partitions
+            .entry((table, day))
+            .or_default()
+            .push(entry.clone());
+    }
+    partitions
+        .into_iter()
+        .filter(|(_, files)| {
+            files.len() > 1 || files.iter().any(|f| f.layout.as_deref() != Some(LAYOUT))
+        })
+        .map(|(_, files)| {
+            let dir = files[0].path.rsplit_once('/').expect("a partition file").0;
+            Partition {
+                dir: dir.to_string(),
+                files,
+            }
+        })
+        .collect()
+}
+
+/// One row group of an input file: where it is and the times it spans.
+struct RowGroup {
+    file: usize,
+    index: usize,
+    min: i64,
+    max: i64,
+}
+
+/// Rewrites one partition into the transaction's staging directory, a window of time per file.
+fn rewrite(
+    lake: &Lake,
+    txid: &str,
+    partition: &Partition,
+    memory_budget: u64,
+) -> Result<Vec<OutputEntry>> {
+    let files = partition
+        .files
+        .iter()
+        .map(|entry| local_copy(lake, txid, &entry.path))
+        .collect::<Result<Vec<PathBuf>>>()?;
+    let display = |file: usize| -> PathBuf {
+        PathBuf::from(lake.display()).join(&partition.files[file].path)
+    };
+    // Pass 1: each row group's time span, rows per minute, and the bytes a row takes decoded.
+    let mut groups = Vec::new();
+    let mut minutes: BTreeMap<i64, u64> = BTreeMap::new();
+    let (mut rows, mut decoded_bytes) = (0u64, 0u64);
+    for (f, file) in files.iter().enumerate() {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
+            .map_err(|err| Error::parquet(&display(f), err))?;
+        check_schema(builder.schema(), &display(f))?;
+        let metadata = builder.metadata().clone();
+        for (index, group) in metadata.row_groups().iter().enumerate() {
+            rows += group.num_rows() as u64;
+            decoded_bytes += group.total_byte_size() as u64;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), ["eventtime"]);
+            let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
+                .and_then(|b| b.with_projection(mask).with_row_groups(vec![index]).build())
+                .map_err(|err| Error::parquet(&display(f), err))?;
+            let (mut min, mut max) = (i64::MAX, i64::MIN);
+            for batch in reader {
+                let batch = batch.map_err(|err| Error::parquet(&display(f), err.into()))?;
+                for &time in batch
+                    .column(0)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values()
+                {
+                    min = min.min(time);
+                    max = max.max(time);
+                    *minutes.entry(time.div_euclid(MS_PER_MINUTE)).or_default() += 1;
+                }
+            }
+            groups.push(RowGroup {
+                file: f,
+                index,
+                min,
+                max,
+            });
+        }
+    }
+    let rows_per_window = (memory_budget / (decoded_bytes / rows.max(1)).max(1)).max(1);
+    // Pass 2: each window's rows, from the row groups that overlap it, as one sorted file.
+    let mut outputs = Vec::new();
+    for (n, (from, to)) in windows(&minutes, rows_per_window).into_iter().enumerate() {
+        let batches = groups
+            .par_iter()
+            .filter(|g| g.min < to && g.max >= from)
+            .map(|g| read_window(&files[g.file], g.index, from, to, &display(g.file)))
+            .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
+        let batches: Vec<RecordBatch> = batches.into_iter().flatten().collect();
+        let window_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if window_rows == 0 {
+            continue;
+        }
+        let path = format!("{}/part-{txid}-c{n:04}.parquet", partition.dir);
+        let bytes = write_sorted(
+            &lake.staging_dir(txid).join(&path),
+            &batches,
+            &vec![true; window_rows],
+        )?;
+        outputs.push(OutputEntry {
+            path,
+            rows: window_rows as u64,
+            bytes,
+            layout: Some(LAYOUT.to_string()),
+        });
+    }
+    if lake.remote().is_some() {
+        let inputs = lake.staging_dir(txid).join("_inputs");
+        std::fs::remove_dir_all(&inputs).map_err(|err| Error::io(&inputs, err))?;
+    }
+    let written: u64 = outputs.iter().map(|o| o.rows).sum();
+    if written != rows {
+        return Err(Error::LakeData(format!(
+            "compacting {} read {rows} rows but wrote {written}; nothing was changed (a bug, please report it)",
+            partition.dir
+        )));
+    }
+    Ok(outputs)
+}
+
+/// Cuts the minutes into `[from, to)` windows of at most `rows` rows (a busier single minute
+/// is a window of its own).
+fn windows(minutes: &BTreeMap<i64, u64>, rows: u64) -> Vec<(i64, i64)> {
+    let mut windows = Vec::new();
+    let mut current: Option<(i64, u64)> = None;
+    for (&minute, &count) in minutes {
+        match current {
+            Some((start, held)) if held + count <= rows => current = Some((start, held + count)),
+            Some((start, _)) => {
+                windows.push((start * MS_PER_MINUTE, minute * MS_PER_MINUTE));
+                current = Some((minute, count));
+            }
+            None => current = Some((minute, count)),
+        }
+    }
+    if let (Some((start, _)), Some(&last)) = (current, minutes.keys().next_back()) {
+        windows.push((start * MS_PER_MINUTE, (last + 1) * MS_PER_MINUTE));
+    }
+    windows
+}
+
+/// The rows of one row group with `from <= eventtime < to`.
+fn read_window(
+    file: &Path,
+    index: usize,
+    from: i64,
+    to: i64,
+    path: &Path,
+) -> Result<Vec<RecordBatch>> {
+    // A handle of its own: handles cloned from one share a file offset.
+    let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
+        .and_then(|b| b.with_row_groups(vec![index]).with_batch_size(8192).build())
+        .map_err(|err| Error::parquet(path, err))?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|err| Error::parquet(path, err.into()))?;
+        let times = batch
+            .column(EVENT_TIME)
+            .as_primitive::<TimestampMillisecondType>();
+        let inside: BooleanArray = times
+            .values()
+            .iter()
+            .map(|&t| Some(from <= t && t < to))
+            .collect();
+        let batch = filter_record_batch(&batch, &inside)?;
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|err| Error::io(path, err))
+}
+
+/// A local path to a published file: the file itself, or for a lake in S3 a download in the
+/// transaction's scratch space (removed with it).
+fn local_copy(lake: &Lake, txid: &str, relative: &str) -> Result<PathBuf> {
+    if lake.remote().is_none() {
+        return Ok(lake.root().join(relative));
+    }
+    let LakeFile::Remote(bytes) = lake.open_file(relative)? else {
+        unreachable!("a lake in S3 opens remote files");
+    };
+    let path = lake.staging_dir(txid).join("_inputs").join(relative);
+    let dir = path.parent().expect("a file has a folder");
+    std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+    std::fs::write(&path, &bytes).map_err(|err| Error::io(&path, err))?;
+    Ok(path)
+}
+
+/// Files are rewritten as they are: their columns must be the ones this trailq writes.
+fn check_schema(schema: &arrow::datatypes::SchemaRef, path: &Path) -> Result<()> {
+    let expected = events_schema();
+    if schema.fields() != expected.fields() {
+        return Err(Error::LakeData(format!(
+            "{} has other columns than this trailq writes; compact it with the trailq version that wrote it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_hold_at_most_the_budget_and_cover_every_minute() {
+        let minutes: BTreeMap<i64, u64> = [(10, 4), (11, 4), (12, 1), (20, 9), (21, 1)].into();
+        let m = MS_PER_MINUTE;
+        assert_eq!(
+            windows(&minutes, 9),
+            vec![(10 * m, 20 * m), (20 * m, 21 * m), (21 * m, 22 * m)]
+        );
+        assert_eq!(windows(&minutes, 100), vec![(10 * m, 22 * m)]);
+        // A minute busier than the budget is a window of its own.
+        assert_eq!(
+            windows(&minutes, 3),
+            vec![
+                (10 * m, 11 * m),
+                (11 * m, 12 * m),
+                (12 * m, 20 * m),
+                (20 * m, 21 * m),
+                (21 * m, 22 * m)
+            ]
+        );
+        assert!(windows(&BTreeMap::new(), 5).is_empty());
+    }
+}
