@@ -486,6 +486,69 @@ fn lake_in_s3_is_written_read_back_and_queried() {
 }
 
 #[test]
+fn lake_in_s3_is_compacted_and_a_crash_mid_publish_shows_no_event_twice() {
+    let (_dir, root) = temp_dir();
+    let trail = root.join("trail");
+    generate(&spec(34), &trail).unwrap();
+    let local_lake = root.join("local-lake");
+    assert_eq!(ingest(&trail, &local_lake, &[]).0, 0);
+    let bucket = new_bucket("compact");
+    let lake_url = format!("s3://{bucket}/lake/");
+    let endpoint = endpoint();
+    let source = trail.to_str().unwrap();
+    let (code, _, stderr) = s3_ingest(source, &lake_url, &["--memory-budget", "1MiB"], &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    let count_sql = "SELECT count(*) AS n FROM events";
+    let count = |env: &[(&str, &str)]| -> String {
+        let output = command(
+            &["query", "--lake", &lake_url, "--format", "csv", count_sql],
+            &endpoint,
+        )
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let events = count(&[]);
+
+    // A compaction that dies after its commit, half-way through moving its files into place:
+    // old and new files are both in the bucket, yet a query counts each event once.
+    let crashed = command(&["compact", "--lake", &lake_url], &endpoint)
+        .env("TRAILQ_FAILPOINT", "mid-publish")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the failpoint did not fire");
+    assert_eq!(count(&[]), events);
+
+    // The next run finishes the publish; then every day is one file with the same rows.
+    let finished = command(&["compact", "--lake", &lake_url, "--json"], &endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        finished.status.success(),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    assert_eq!(count(&[]), events);
+    let mirror = root.join("mirror");
+    download_prefix(&bucket, "lake/", &mirror);
+    let days: Vec<PathBuf> = files_below(&mirror.join("events"));
+    let folders: std::collections::HashSet<_> = days.iter().map(|p| p.parent().unwrap()).collect();
+    assert_eq!(days.len(), folders.len(), "{days:?}");
+    assert!(
+        files_below(&mirror)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("_trailq/staging"))
+    );
+    assert_same_lake(&mirror, source, &local_lake, source);
+}
+
+#[test]
 fn corrupt_object_is_reported_by_url_and_retried() {
     let (_dir, root) = temp_dir();
     let (trail, bucket) = uploaded_trail(
