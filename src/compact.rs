@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::filter_record_batch;
+use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::TimestampMillisecondType;
 use chrono::Utc;
 use parquet::arrow::ProjectionMask;
@@ -197,7 +197,6 @@ fn rewrite(
     for (f, file) in files.iter().enumerate() {
         let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
             .map_err(|err| Error::parquet(&display(f), err))?;
-        check_schema(builder.schema(), &display(f))?;
         let metadata = builder.metadata().clone();
         for (index, group) in metadata.row_groups().iter().enumerate() {
             rows += group.num_rows() as u64;
@@ -314,7 +313,7 @@ fn read_window(
             .collect();
         let batch = filter_record_batch(&batch, &inside)?;
         if batch.num_rows() > 0 {
-            batches.push(batch);
+            batches.push(to_events_schema(batch, path)?);
         }
     }
     Ok(batches)
@@ -340,16 +339,26 @@ fn local_copy(lake: &Lake, txid: &str, relative: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Files are rewritten as they are: their columns must be the ones this trailq writes.
-fn check_schema(schema: &arrow::datatypes::SchemaRef, path: &Path) -> Result<()> {
-    let expected = events_schema();
-    if schema.fields() != expected.fields() {
+/// A batch read from a lake file, in the schema ingest builds: files declare text inside
+/// structs as views, and files of older trailq versions do not.
+fn to_events_schema(batch: RecordBatch, path: &Path) -> Result<RecordBatch> {
+    let schema = events_schema();
+    let names = |s: &arrow::datatypes::Schema| -> Vec<String> {
+        s.fields().iter().map(|f| f.name().clone()).collect()
+    };
+    if names(&batch.schema()) != names(&schema) {
         return Err(Error::LakeData(format!(
             "{} has other columns than this trailq writes; compact it with the trailq version that wrote it",
             path.display()
         )));
     }
-    Ok(())
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use arrow::array::{
     Array, AsArray, BooleanArray, RecordBatch, StringArray, StructArray, TimestampMillisecondArray,
 };
+use arrow::datatypes::DataType;
 use serde_json::{Map, Value as Json};
 
 use super::schema::{Field, Kind, RECORD, UNMAPPED};
@@ -41,8 +42,8 @@ fn cell(field: &Field, array: &dyn Array, row: usize) -> Result<Option<Json>, St
         return Ok(None);
     }
     let value = match &field.kind {
-        Kind::Str => Json::String(downcast::<StringArray>(array)?.value(row).to_string()),
-        Kind::Json => serde_json::from_str(downcast::<StringArray>(array)?.value(row))
+        Kind::Str => Json::String(text(array, row)?.to_string()),
+        Kind::Json => serde_json::from_str(text(array, row)?)
             .map_err(|err| format!("column `{}` is not JSON: {err}", field.column_name()))?,
         Kind::Bool => Json::Bool(downcast::<BooleanArray>(array)?.value(row)),
         Kind::BoolText => Json::String(downcast::<BooleanArray>(array)?.value(row).to_string()),
@@ -73,6 +74,14 @@ fn struct_object(members: &[Field], array: &StructArray, row: usize) -> Result<J
         }
     }
     Ok(Json::Object(object))
+}
+
+/// A text cell, stored as a string or a string view (`record::schema::events_file_schema`).
+fn text(array: &dyn Array, row: usize) -> Result<&str, String> {
+    match array.data_type() {
+        DataType::Utf8View => Ok(array.as_string_view().value(row)),
+        _ => Ok(downcast::<StringArray>(array)?.value(row)),
+    }
 }
 
 fn downcast<T: 'static>(array: &dyn Array) -> Result<&T, String> {

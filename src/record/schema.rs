@@ -228,9 +228,45 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
-/// The schema of the `events` and `insights` files (without the `event_date` partition column).
+/// The schema of the `events` and `insights` rows as trailq builds them (without the
+/// `event_date` partition column).
 pub fn events_schema() -> SchemaRef {
     EVENTS_SCHEMA.clone()
+}
+
+/// The schema the `events` and `insights` files declare: text inside structs and lists as
+/// string views. The Parquet data is the same; readers that follow the declared Arrow types
+/// (DataFusion, Arrow) then read `useridentity.arn` and the like without copying each value.
+/// (DataFusion itself reads top-level text as views whatever the file declares.)
+pub fn events_file_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let fields: Vec<ArrowField> = events_schema()
+            .fields()
+            .iter()
+            .map(|field| {
+                let data_type = match field.data_type() {
+                    nested @ (DataType::Struct(_) | DataType::List(_)) => text_as_views(nested),
+                    other => other.clone(),
+                };
+                field.as_ref().clone().with_data_type(data_type)
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// `data_type` with every text type in it, however deep, as a string view.
+pub fn text_as_views(data_type: &DataType) -> DataType {
+    let field = |f: &ArrowField| f.clone().with_data_type(text_as_views(f.data_type()));
+    match data_type {
+        DataType::Utf8 => DataType::Utf8View,
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(|f| field(f.as_ref())).collect())
+        }
+        DataType::List(item) => DataType::List(Arc::new(field(item.as_ref()))),
+        other => other.clone(),
+    }
 }
 
 /// The schema of the `rejects` table: inputs and records that could not be placed in `events`.

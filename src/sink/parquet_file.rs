@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::Path;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use arrow::compute::interleave;
+use arrow::compute::{cast, interleave};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::compute_leaves;
@@ -21,11 +21,14 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::record::schema::{EVENT_NAME, EVENT_SOURCE, EVENT_TIME};
+use crate::record::schema::{EVENT_NAME, EVENT_SOURCE, EVENT_TIME, events_file_schema};
 
 /// Rows per row group: large enough for good compression, small enough that time statistics
 /// prune within a day's file.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per data page at most: small enough that the page index narrows an API filter to a
+/// few thousand rows of each row group (the default, 20,000, leaves a third of them).
+const PAGE_ROWS: usize = 4096;
 /// Rows gathered into sorted order at a time while writing a row group.
 const GATHER_ROWS: usize = 8 * 1024;
 /// File metadata key naming the row layout, for readers of a file without the manifest (which
@@ -42,6 +45,7 @@ fn writer_properties(layout: Option<&str>, group_rows: usize) -> WriterPropertie
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(group_rows))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_created_by(format!("trailq {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(
             layout.map(|layout| vec![KeyValue::new(LAYOUT_KEY.into(), layout.to_string())]),
@@ -52,8 +56,9 @@ fn writer_properties(layout: Option<&str>, group_rows: usize) -> WriterPropertie
 /// A row of the input: its time, batch and index in the batch.
 type Row = (i64, u32, u32);
 
-/// Writes the kept rows of `batches` (events schema) to `path` in the layout above, and returns
-/// the file's size. Rows with equal keys keep their input order.
+/// Writes the kept rows of `batches` (events schema) to `path` in the layout above, with the
+/// file schema's types (`events_file_schema`), and returns the file's size. Rows with equal
+/// keys keep their input order.
 pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Result<u64> {
     write_laid_out(path, batches, keep, ROW_GROUP_ROWS)
 }
@@ -64,7 +69,7 @@ fn write_laid_out(
     keep: &[bool],
     group_rows: usize,
 ) -> Result<u64> {
-    let schema = batches[0].schema();
+    let file_schema = events_file_schema();
     let mut order: Vec<Row> = Vec::with_capacity(keep.len());
     let mut row_number = 0;
     for (b, batch) in batches.iter().enumerate() {
@@ -82,7 +87,7 @@ fn write_laid_out(
     order
         .par_chunks_mut(group_rows)
         .for_each(|group| cluster_by_api(group, batches));
-    let columns: Vec<Vec<&dyn Array>> = (0..schema.fields().len())
+    let columns: Vec<Vec<&dyn Array>> = (0..file_schema.fields().len())
         .map(|c| batches.iter().map(|b| b.column(c).as_ref()).collect())
         .collect();
     // Rows are gathered a slice at a time: small buffers are reused by the allocator, where
@@ -95,12 +100,19 @@ fn write_laid_out(
                 .collect();
             let arrays = columns
                 .par_iter()
-                .map(|column| interleave(column, &indices))
+                .zip(file_schema.fields().par_iter())
+                .map(|(column, field)| {
+                    let array = interleave(column, &indices)?;
+                    match array.data_type() == field.data_type() {
+                        true => Ok(array),
+                        false => cast(&array, field.data_type()),
+                    }
+                })
                 .collect::<Result<Vec<ArrayRef>, _>>()?;
-            Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+            Ok(RecordBatch::try_new(file_schema.clone(), arrays)?)
         })
     });
-    write_file(path, &schema, Some(LAYOUT), group_rows, row_groups)
+    write_file(path, &file_schema, Some(LAYOUT), group_rows, row_groups)
 }
 
 /// Orders one row group's rows (already in time order) by API, then time. APIs are ranked

@@ -128,8 +128,8 @@ fn type_name(engine: Engine, data_type: &DataType) -> String {
         ),
     };
     match (engine, data_type) {
-        (Engine::Trino, DataType::Utf8) => "varchar".into(),
-        (_, DataType::Utf8) => "string".into(),
+        (Engine::Trino, DataType::Utf8 | DataType::Utf8View) => "varchar".into(),
+        (_, DataType::Utf8 | DataType::Utf8View) => "string".into(),
         (_, DataType::Boolean) => "boolean".into(),
         (_, DataType::Int64) => "bigint".into(),
         (_, DataType::Float64) => "double".into(),

@@ -3,9 +3,9 @@
 
 pub mod canned;
 mod committed;
-mod day_pruning;
 pub mod ddl;
 pub mod functions;
+mod lake_table;
 pub mod output;
 pub mod params;
 
@@ -25,18 +25,18 @@ use datafusion::scalar::ScalarValue;
 use object_store::local::LocalFileSystem;
 
 use self::committed::CommittedFiles;
-use self::day_pruning::DayPartitioned;
+use self::lake_table::LakeTable;
 use crate::detect::store::{FINDINGS, findings_schema};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLocation, REJECTS};
-use crate::record::schema::{EVENT_DATE, events_schema, rejects_schema};
+use crate::record::schema::{EVENT_DATE, events_file_schema, rejects_schema};
 use crate::s3::S3Config;
 
 /// The tables of a lake, with their file schema and whether they are partitioned by day.
 pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 4] {
     [
-        ("events", events_schema(), true),
-        ("insights", events_schema(), true),
+        ("events", events_file_schema(), true),
+        ("insights", events_file_schema(), true),
         (FINDINGS, findings_schema(), true),
         (REJECTS, rejects_schema(), false),
     ]
@@ -55,8 +55,9 @@ pub async fn open_session(
     let mut config = SessionConfig::from_env()?
         .with_information_schema(true)
         .with_parquet_pruning(true);
-    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS").is_none() {
-        config = config.set_bool("datafusion.execution.parquet.pushdown_filters", true);
+    // Long IN lists of API names (the IAM changes investigation has 24) still prune pages.
+    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_MAX_IN_LIST_SIZE").is_none() {
+        config = config.set_usize("datafusion.execution.parquet.max_in_list_size", 64);
     }
     let mut ctx = SessionContext::new_with_config(config);
     let (base, present) = match location {
@@ -115,23 +116,28 @@ pub async fn open_session(
             continue;
         }
         let url = ListingTableUrl::parse(format!("{base}{name}/"))?;
-        let mut options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        if partitioned {
-            options =
-                options.with_table_partition_cols(vec![(EVENT_DATE.to_string(), DataType::Date32)]);
-        }
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(string_views(&schema));
-        // Each file's statistics are read once per session, not once per query.
-        let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
-        let table: Arc<dyn TableProvider> =
-            Arc::new(ListingTable::try_new(config)?.with_cache(statistics));
+        let listing = |late: bool| -> Result<Arc<dyn TableProvider>> {
+            let mut parquet = ctx.state().default_table_options().parquet;
+            parquet.global.pushdown_filters |= late;
+            let format = ParquetFormat::default().with_options(parquet);
+            let mut options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+            if partitioned {
+                options = options
+                    .with_table_partition_cols(vec![(EVENT_DATE.to_string(), DataType::Date32)]);
+            }
+            let config = ListingTableConfig::new(url.clone())
+                .with_listing_options(options)
+                .with_schema(string_views(&schema));
+            // Each file's statistics are read once per session, not once per query.
+            let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
+            Ok(Arc::new(
+                ListingTable::try_new(config)?.with_cache(statistics),
+            ))
+        };
         let table = if partitioned {
-            Arc::new(DayPartitioned::new(table))
+            Arc::new(LakeTable::new(listing(false)?, listing(true)?))
         } else {
-            table
+            listing(false)?
         };
         ctx.register_table(name, table)?;
     }
@@ -155,7 +161,7 @@ pub fn time_range(from_ms: i64, to_ms: i64) -> String {
 
 /// The schema with its top-level text columns read as string views: the Parquet reader then
 /// points into each page's dictionary instead of copying every value, and grouping compares
-/// short values inline.
+/// short values inline. (Text inside structs is declared as views by the files themselves.)
 fn string_views(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
@@ -176,13 +182,10 @@ fn with_event_date(schema: &SchemaRef) -> SchemaRef {
 
 /// A session with `ctx`'s tables and functions for many scans run side by side (one per day),
 /// each over most of its rows: its plans run as one partition, which keeps the cores busier than
-/// splitting each query's work across them and merging it again, and filters run on decoded
-/// batches, which is cheaper than in the Parquet decoder when they keep most rows.
+/// splitting each query's work across them and merging it again.
 pub fn single_partition(ctx: &SessionContext) -> SessionContext {
     let mut state = ctx.state();
-    let options = state.config_mut().options_mut();
-    options.execution.target_partitions = 1;
-    options.execution.parquet.pushdown_filters = false;
+    state.config_mut().options_mut().execution.target_partitions = 1;
     SessionContext::new_with_state(state)
 }
 

@@ -1,8 +1,15 @@
-//! `eventtime` ranges prune `event_date` partitions: a table whose `event_date` is the UTC day of
-//! `eventtime` is wrapped so that every time condition of a query also filters the partition
-//! column. `WHERE eventtime >= now() - interval '1 day'` then lists and opens one or two day
-//! folders instead of every file of the lake, as if the user had also written the `event_date`
-//! filter.
+//! A day-partitioned lake table (`events`, `insights`, `findings`) as queries see it: time
+//! conditions prune partitions, and API conditions are evaluated while decoding.
+//!
+//! - **Days**: a table's `event_date` is the UTC day of `eventtime`, so every time condition of
+//!   a query also filters the partition column. `WHERE eventtime >= now() - interval '1 day'`
+//!   then lists and opens one or two day folders instead of every file of the lake, as if the
+//!   user had also written the `event_date` filter.
+//! - **Decoding**: each row group is clustered by API (`sink`), so a condition on `eventsource`
+//!   or `eventname` leaves a few pages per row group after page-index pruning. Such scans filter
+//!   rows inside the Parquet decoder and decode the other columns (payloads included) only for
+//!   the rows that pass. Other scans decode their columns and filter the batches: their
+//!   conditions must look at every row anyway, and doing it in the decoder costs more.
 
 use std::sync::Arc;
 
@@ -22,36 +29,39 @@ use crate::record::schema::EVENT_DATE;
 const MS_PER_DAY: i64 = 86_400_000;
 /// The time column whose UTC day is the partition.
 const EVENT_TIME: &str = "eventtime";
+/// The columns each row group is clustered by.
+const CLUSTERED_BY: [&str; 2] = ["eventsource", "eventname"];
 
-/// A day-partitioned table that adds the `event_date` conditions implied by its scans'
-/// `eventtime` conditions.
+/// A day-partitioned table read in two ways: `plain` filters decoded batches, `late` filters
+/// inside the Parquet decoder. Both read the same files.
 #[derive(Debug)]
-pub struct DayPartitioned {
-    inner: Arc<dyn TableProvider>,
+pub struct LakeTable {
+    plain: Arc<dyn TableProvider>,
+    late: Arc<dyn TableProvider>,
 }
 
-impl DayPartitioned {
-    /// Wraps `inner`, whose rows sit in the `event_date` partition of their `eventtime`.
-    pub fn new(inner: Arc<dyn TableProvider>) -> Self {
-        Self { inner }
+impl LakeTable {
+    /// A table whose rows sit in the `event_date` partition of their `eventtime`.
+    pub fn new(plain: Arc<dyn TableProvider>, late: Arc<dyn TableProvider>) -> Self {
+        Self { plain, late }
     }
 }
 
 #[async_trait]
-impl TableProvider for DayPartitioned {
+impl TableProvider for LakeTable {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        self.plain.schema()
     }
 
     fn table_type(&self) -> TableType {
-        self.inner.table_type()
+        self.plain.table_type()
     }
 
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        self.plain.supports_filters_pushdown(filters)
     }
 
     async fn scan(
@@ -74,10 +84,17 @@ impl TableProvider for DayPartitioned {
         args: ScanArgs<'a>,
     ) -> Result<ScanResult> {
         let given = args.filters().unwrap_or_default();
+        let by_api = given.iter().any(|filter| {
+            filter
+                .column_refs()
+                .iter()
+                .any(|column| CLUSTERED_BY.contains(&column.name.as_str()))
+        });
         let mut filters = given.to_vec();
         filters.extend(given.iter().filter_map(implied_days));
         let args = args.with_filters(Some(&filters));
-        self.inner.scan_with_args(state, args).await
+        let table = if by_api { &self.late } else { &self.plain };
+        table.scan_with_args(state, args).await
     }
 }
 
