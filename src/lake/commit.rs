@@ -149,7 +149,7 @@ fn commit_remote(
         if manifest.transaction(&transaction.txid).is_some() {
             break;
         }
-        if let Some(conflict) = conflict(&transaction, &manifest.transactions()[..], first_seq) {
+        if let Some(conflict) = conflict(&transaction, manifest.transactions(), first_seq) {
             let staged: Vec<String> = uploads.iter().map(|(_, to)| to.clone()).collect();
             remote.delete_all(&staged)?;
             return Err(Error::Conflict(conflict));

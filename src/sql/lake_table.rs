@@ -1,10 +1,12 @@
 //! A day-partitioned lake table (`events`, `insights`, `findings`) as queries see it: time
-//! conditions prune partitions, and API conditions are evaluated while decoding.
+//! conditions become partition filters, and API conditions are evaluated while decoding.
 //!
-//! - **Days**: a table's `event_date` is the UTC day of `eventtime`, so every time condition of
-//!   a query also filters the partition column. `WHERE eventtime >= now() - interval '1 day'`
-//!   then lists and opens one or two day folders instead of every file of the lake, as if the
-//!   user had also written the `event_date` filter.
+//! - **Days**: a table's `event_date` is the UTC day of `eventtime`. A time range is answered
+//!   by the partitions: the days it covers whole are read with no time condition at all, and
+//!   only the days at its edges (when it does not start or end at midnight) are filtered on
+//!   `eventtime`. `WHERE eventtime >= now() - interval '1 day'` lists and opens two day folders
+//!   instead of every file of the lake, and a month of whole days is read unfiltered. Other
+//!   conditions on `eventtime` (an OR of ranges, a cast to a date) still prune partitions.
 //! - **Decoding**: each row group is clustered by API (`sink`), so a condition on `eventsource`
 //!   or `eventname` leaves a few pages per row group after page-index pruning. Such scans filter
 //!   rows inside the Parquet decoder and decode the other columns (payloads included) only for
@@ -16,12 +18,20 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, project_schema};
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Cast, Expr, Operator, TableProviderFilterPushDown, TryCast, col, lit,
 };
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::scalar::ScalarValue;
 
 use crate::record::schema::EVENT_DATE;
@@ -61,7 +71,13 @@ impl TableProvider for LakeTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.plain.supports_filters_pushdown(filters)
+        let mut answers = self.plain.supports_filters_pushdown(filters)?;
+        for (answer, filter) in answers.iter_mut().zip(filters) {
+            if time_window(filter).is_some() {
+                *answer = TableProviderFilterPushDown::Exact;
+            }
+        }
+        Ok(answers)
     }
 
     async fn scan(
@@ -84,18 +100,227 @@ impl TableProvider for LakeTable {
         args: ScanArgs<'a>,
     ) -> Result<ScanResult> {
         let given = args.filters().unwrap_or_default();
-        let by_api = given.iter().any(|filter| {
+        let (time, other): (Vec<&Expr>, Vec<&Expr>) =
+            given.iter().partition(|f| time_window(f).is_some());
+        let by_api = other.iter().any(|filter| {
             filter
                 .column_refs()
                 .iter()
                 .any(|column| CLUSTERED_BY.contains(&column.name.as_str()))
         });
-        let mut filters = given.to_vec();
-        filters.extend(given.iter().filter_map(implied_days));
-        let args = args.with_filters(Some(&filters));
         let table = if by_api { &self.late } else { &self.plain };
-        table.scan_with_args(state, args).await
+        let mut base: Vec<Expr> = other.iter().map(|f| (*f).clone()).collect();
+        base.extend(other.iter().filter_map(|f| implied_days(f)));
+        if time.is_empty() {
+            return table
+                .scan_with_args(state, args.with_filters(Some(&base)))
+                .await;
+        }
+        let window = time
+            .iter()
+            .filter_map(|f| time_window(f))
+            .fold(Window::ALL, Window::intersect);
+        let (whole, edges) = window.days();
+        let mut parts = Vec::new();
+        if let Some((first, last)) = whole {
+            // Whole days: every row of their partitions is in the window.
+            let mut filters = base.clone();
+            filters.extend(first.map(|d| col(EVENT_DATE).gt_eq(date(d))));
+            filters.extend(last.map(|d| col(EVENT_DATE).lt_eq(date(d))));
+            let scan = table.scan_with_args(state, args.clone().with_filters(Some(&filters)));
+            parts.push(scan.await?.into_inner());
+        }
+        if !edges.is_empty() {
+            let mut filters = base;
+            filters.push(col(EVENT_DATE).in_list(edges.into_iter().map(date).collect(), false));
+            filters.extend(time.iter().map(|f| (*f).clone()));
+            parts.push(self.filtered(state, table, &args, &filters, &time).await?);
+        }
+        if parts.is_empty() {
+            let projection = args.projection().map(<[usize]>::to_vec);
+            let schema = project_schema(&self.schema(), projection.as_ref())?;
+            return Ok(ScanResult::new(Arc::new(EmptyExec::new(schema))));
+        }
+        Ok(ScanResult::new(UnionExec::try_new(parts)?))
     }
+}
+
+impl LakeTable {
+    /// A scan of `table` that applies the `time` conditions to its rows (the scan itself only
+    /// prunes with them), reading `eventtime` for that even when the query does not.
+    async fn filtered(
+        &self,
+        state: &dyn Session,
+        table: &Arc<dyn TableProvider>,
+        args: &ScanArgs<'_>,
+        filters: &[Expr],
+        time: &[&Expr],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema();
+        let time_index = schema.index_of(EVENT_TIME)?;
+        let projection: Option<Vec<usize>> = args.projection().map(|p| {
+            let mut p = p.to_vec();
+            if !p.contains(&time_index) {
+                p.push(time_index);
+            }
+            p
+        });
+        let scan_args = ScanArgs::default()
+            .with_projection(projection.as_deref())
+            .with_filters(Some(filters));
+        let scan = table.scan_with_args(state, scan_args).await?.into_inner();
+        let scanned = DFSchema::try_from(scan.schema())?;
+        let condition = time
+            .iter()
+            .map(|f| unqualified((*f).clone()))
+            .reduce(Expr::and)
+            .expect("there is a time condition");
+        let predicate = state.create_physical_expr(condition, &scanned)?;
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, scan)?);
+        match args.projection() {
+            Some(wanted) if wanted.len() < projection.as_ref().map_or(0, Vec::len) => {
+                let output = filtered.schema();
+                let columns = (0..wanted.len()).map(|i| {
+                    let name = output.field(i).name().clone();
+                    (
+                        Arc::new(Column::new(&name, i)) as Arc<dyn PhysicalExpr>,
+                        name,
+                    )
+                });
+                Ok(Arc::new(ProjectionExec::try_new(columns, filtered)?))
+            }
+            _ => Ok(filtered),
+        }
+    }
+}
+
+/// A day as a literal of the partition column.
+fn date(day: i64) -> Expr {
+    lit(ScalarValue::Date32(Some(day as i32)))
+}
+
+/// `expr` with its columns named without their table, as a scan's output names them.
+fn unqualified(expr: Expr) -> Expr {
+    expr.transform(|e| {
+        Ok(match e {
+            Expr::Column(column) => Transformed::yes(Expr::Column(
+                datafusion::common::Column::new_unqualified(column.name),
+            )),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+    .expect("renaming columns cannot fail")
+}
+
+/// Milliseconds `[from, to)` of `eventtime`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Window {
+    from: i64,
+    to: i64,
+}
+
+impl Window {
+    const ALL: Window = Window {
+        from: i64::MIN,
+        to: i64::MAX,
+    };
+
+    fn intersect(self, other: Window) -> Window {
+        Window {
+            from: self.from.max(other.from),
+            to: self.to.min(other.to),
+        }
+    }
+
+    /// The days the window covers whole, as an inclusive range with open ends as `None` (or
+    /// no range), and the days it covers in part.
+    #[allow(clippy::type_complexity)]
+    fn days(self) -> (Option<(Option<i64>, Option<i64>)>, Vec<i64>) {
+        if self.from >= self.to {
+            return (None, Vec::new());
+        }
+        let first = (self.from != i64::MIN).then(|| self.from.div_euclid(MS_PER_DAY));
+        let last = (self.to != i64::MAX).then(|| (self.to - 1).div_euclid(MS_PER_DAY));
+        let first_whole = first.map(|d| d + i64::from(self.from.rem_euclid(MS_PER_DAY) != 0));
+        let last_whole = last.map(|d| d - i64::from(self.to.rem_euclid(MS_PER_DAY) != 0));
+        let mut edges = Vec::new();
+        if let (Some(day), Some(whole)) = (first, first_whole)
+            && day != whole
+        {
+            edges.push(day);
+        }
+        if let (Some(day), Some(whole)) = (last, last_whole)
+            && day != whole
+            && !edges.contains(&day)
+        {
+            edges.push(day);
+        }
+        let whole = match (first_whole, last_whole) {
+            (Some(f), Some(l)) if f > l => None,
+            range => Some(range),
+        };
+        (whole, edges)
+    }
+}
+
+/// The window of a condition that compares `eventtime` itself with a time: such a condition
+/// is answered by the partitions and the edge days' filter alone.
+fn time_window(filter: &Expr) -> Option<Window> {
+    let (op, nanos) = match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            match (
+                time_column(left),
+                literal(right),
+                time_column(right),
+                literal(left),
+            ) {
+                (Some(Time::Instant), Some(Value::Nanos(n)), ..) => (*op, n),
+                (.., Some(Time::Instant), Some(Value::Nanos(n))) => (op.swap()?, n),
+                _ => return None,
+            }
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) if time_column(expr) == Some(Time::Instant) => {
+            let (Some(Value::Nanos(low)), Some(Value::Nanos(high))) = (literal(low), literal(high))
+            else {
+                return None;
+            };
+            let from = time_window(&col(EVENT_TIME).gt_eq(nanos_literal(low)))?;
+            let to = time_window(&col(EVENT_TIME).lt_eq(nanos_literal(high)))?;
+            return Some(from.intersect(to));
+        }
+        _ => return None,
+    };
+    let floor = nanos.div_euclid(1_000_000) as i64;
+    let ceil = floor + i64::from(nanos.rem_euclid(1_000_000) != 0);
+    let all = Window::ALL;
+    Some(match op {
+        Operator::GtEq => Window { from: ceil, ..all },
+        Operator::Gt => Window {
+            from: floor + 1,
+            ..all
+        },
+        Operator::Lt => Window { to: ceil, ..all },
+        Operator::LtEq => Window {
+            to: floor + 1,
+            ..all
+        },
+        Operator::Eq if floor == ceil => Window {
+            from: floor,
+            to: floor + 1,
+        },
+        Operator::Eq => Window { from: 0, to: 0 },
+        _ => return None,
+    })
+}
+
+fn nanos_literal(nanos: i128) -> Expr {
+    lit(ScalarValue::TimestampNanosecond(Some(nanos as i64), None))
 }
 
 /// The `event_date` condition that `filter` implies, if it constrains `eventtime`.
@@ -267,6 +492,94 @@ mod tests {
             implied_days(&time().lt(nanos)),
             Some(partition().lt_eq(date(100)))
         );
+    }
+
+    #[test]
+    fn comparisons_with_eventtime_are_windows() {
+        let time = || col(EVENT_TIME);
+        let at = |ms: i64| Window {
+            from: ms,
+            to: ms + 1,
+        };
+        assert_eq!(
+            time_window(&time().gt_eq(millis(DAY_100))),
+            Some(Window {
+                from: DAY_100,
+                ..Window::ALL
+            })
+        );
+        assert_eq!(
+            time_window(&millis(DAY_100).gt(time())),
+            Some(Window {
+                to: DAY_100,
+                ..Window::ALL
+            })
+        );
+        assert_eq!(
+            time_window(&time().lt_eq(millis(DAY_100))),
+            Some(Window {
+                to: DAY_100 + 1,
+                ..Window::ALL
+            })
+        );
+        assert_eq!(time_window(&time().eq(millis(DAY_100))), Some(at(DAY_100)));
+        let between = time().between(millis(DAY_100), millis(DAY_100 + 10));
+        assert_eq!(
+            time_window(&between),
+            Some(Window {
+                from: DAY_100,
+                to: DAY_100 + 11
+            })
+        );
+        // Conditions the partitions cannot answer alone.
+        assert_eq!(time_window(&time().not_eq(millis(DAY_100))), None);
+        assert_eq!(
+            time_window(&time().lt(millis(1)).or(time().gt(millis(5)))),
+            None
+        );
+        assert_eq!(time_window(&col("eventname").eq(lit("X"))), None);
+    }
+
+    #[test]
+    fn windows_split_into_whole_days_and_edge_days() {
+        let d = MS_PER_DAY;
+        let window = |from: i64, to: i64| Window { from, to };
+        // Midnight to midnight: whole days only.
+        assert_eq!(
+            window(100 * d, 103 * d).days(),
+            (Some((Some(100), Some(102))), vec![])
+        );
+        // Noon to noon: the two edge days are filtered, the ones between are not.
+        assert_eq!(
+            window(100 * d + d / 2, 103 * d + d / 2).days(),
+            (Some((Some(101), Some(102))), vec![100, 103])
+        );
+        // Within one day, and across one midnight.
+        assert_eq!(window(100 * d + 5, 100 * d + 9).days(), (None, vec![100]));
+        assert_eq!(
+            window(100 * d + 5, 101 * d + 9).days(),
+            (None, vec![100, 101])
+        );
+        // Open on one side.
+        assert_eq!(
+            Window {
+                from: 100 * d + 1,
+                ..Window::ALL
+            }
+            .days(),
+            (Some((Some(101), None)), vec![100])
+        );
+        assert_eq!(
+            Window {
+                to: 100 * d,
+                ..Window::ALL
+            }
+            .days(),
+            (Some((None, Some(99))), vec![])
+        );
+        // Empty.
+        assert_eq!(window(5, 5).days(), (None, vec![]));
+        assert_eq!(window(100 * d, 99 * d).days(), (None, vec![]));
     }
 
     #[test]

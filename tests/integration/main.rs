@@ -12,4 +12,5 @@ mod readme;
 mod report;
 mod roundtrip;
 mod s3;
+mod time_ranges;
 mod util;
