@@ -8,14 +8,15 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::EXIT_OK;
+use crate::compact::{CompactOptions, compact};
 use crate::error::{Error, Result};
 use crate::generate::{TrailSpec, generate};
 use crate::ingest::{IngestOptions, ingest};
 use crate::lake::Lake;
 use crate::source::LocalSource;
 
-/// Generate a sample trail, ingest it into a lake, query it, run the detectors over its last
-/// day and write the report (DIR/report.html).
+/// Generate a sample trail, ingest it into a lake, compact it, query it, run the detectors over
+/// its last day and write the report (DIR/report.html).
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Working folder: the trail goes to DIR/AWSLogs, the lake to DIR/lake.
@@ -33,9 +34,10 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     let lake = args.dir.join("lake");
     let options = IngestOptions::default();
     let bar = super::progress::Bar::new(false);
+    let opened = Lake::create(&lake)?;
     let summary = ingest(
         &LocalSource::new(&trail).map_err(|err| Error::io(&trail, err))?,
-        &Lake::create(&lake)?,
+        &opened,
         &options,
         &bar,
     )?;
@@ -44,6 +46,20 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         summary.events,
         summary.duplicates,
         lake.display()
+    );
+    let compacted = compact(
+        &opened,
+        &CompactOptions {
+            memory_budget: 1 << 30,
+            since: None,
+            until: None,
+        },
+    )?;
+    log::info!(
+        "compacted {} days: {} files into {}",
+        compacted.partitions,
+        compacted.files_before,
+        compacted.files_after
     );
     let runtime = super::query_runtime()?;
     runtime.block_on(show(&lake))?;
