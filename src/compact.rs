@@ -111,16 +111,7 @@ pub fn compact(lake: &Lake, options: &CompactOptions) -> Result<CompactSummary> 
             outputs.extend(written);
             removed.extend(partition.files.iter().map(|f| f.path.clone()));
         }
-        let transaction = Transaction {
-            seq: 0,
-            txid,
-            writer: format!("trailq {}", env!("CARGO_PKG_VERSION")),
-            started_at: started_at.to_rfc3339(),
-            committed_at: Utc::now().to_rfc3339(),
-            sources: Vec::new(),
-            outputs,
-            removed,
-        };
+        let transaction = Transaction::replacing(txid, "compact", started_at, outputs, removed);
         commit(lake, &mut manifest, transaction)?;
         summary.transactions += 1;
         start = end;

@@ -4,12 +4,10 @@ use bytesize::ByteSize;
 use clap::Args;
 
 use super::aws::{S3Access, S3Args};
-use super::{EXIT_OK, peak_memory, query_runtime, thousands};
+use super::{EXIT_OK, day_arg, peak_memory, query_runtime, thousands};
 use crate::compact::{CompactOptions, CompactSummary, compact};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lake::{Lake, LakeLocation};
-use crate::record::time::day_of;
-use crate::sql::params::parse_when;
 
 /// Rewrite partitions of many small files as a few large ones, in the current layout.
 ///
@@ -48,17 +46,10 @@ pub fn run(args: CompactArgs) -> Result<u8> {
         LakeLocation::Local(path) => Lake::open(&path)?,
         remote => s3.writable_lake(&remote)?,
     };
-    let now = chrono::Utc::now();
-    let day = |value: &Option<String>| -> Result<Option<i32>> {
-        value
-            .as_deref()
-            .map(|v| parse_when(v, now).map(day_of).map_err(Error::Usage))
-            .transpose()
-    };
     let options = CompactOptions {
         memory_budget: args.memory_budget.as_u64(),
-        since: day(&args.since)?,
-        until: day(&args.until)?,
+        since: day_arg(args.since.as_deref())?,
+        until: day_arg(args.until.as_deref())?,
     };
     let summary = compact(&lake, &options)?;
     report(&summary);

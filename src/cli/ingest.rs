@@ -7,15 +7,13 @@ use clap::Args;
 
 use super::aws::{S3Access, S3Args};
 use super::progress::Bar;
-use super::{EXIT_ERROR, EXIT_OK, peak_memory, query_runtime, thousands};
+use super::{EXIT_ERROR, EXIT_OK, day_arg, peak_memory, query_runtime, thousands};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
 use crate::ingest::{IngestOptions, IngestSummary, ingest};
 use crate::lake::LakeLocation;
-use crate::record::time::day_of;
 use crate::s3::{S3Source, S3Url};
 use crate::source::{LocalSource, Selection, Source};
-use crate::sql::params::parse_when;
 
 /// Failures listed one by one before the rest are only counted.
 const LISTED_FAILURES: usize = 50;
@@ -95,16 +93,9 @@ fn parse_shard(text: &str) -> std::result::Result<(u32, u32), String> {
 
 /// The selection the flags ask for.
 fn selection(args: &IngestArgs) -> Result<Selection> {
-    let now = chrono::Utc::now();
-    let day = |value: &Option<String>| -> Result<Option<i32>> {
-        value
-            .as_deref()
-            .map(|v| parse_when(v, now).map(day_of).map_err(Error::Usage))
-            .transpose()
-    };
     Ok(Selection {
-        since: day(&args.since)?,
-        until: day(&args.until)?,
+        since: day_arg(args.since.as_deref())?,
+        until: day_arg(args.until.as_deref())?,
         accounts: args.accounts.clone(),
         regions: args.regions.clone(),
         shard: args.shard,

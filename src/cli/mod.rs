@@ -104,6 +104,15 @@ fn parse_severity(text: &str) -> std::result::Result<crate::detect::Severity, St
     crate::detect::Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
 }
 
+/// A `--since`/`--until` day (`2024-03-01`, `30d`, ...), as days since 1970-01-01.
+fn day_arg(value: Option<&str>) -> crate::error::Result<Option<i32>> {
+    let now = chrono::Utc::now();
+    value
+        .map(|v| crate::sql::params::parse_when(v, now).map(crate::record::time::day_of))
+        .transpose()
+        .map_err(crate::error::Error::Usage)
+}
+
 /// The async runtime the query engine and S3 requests run on.
 fn query_runtime() -> crate::error::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

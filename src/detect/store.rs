@@ -261,16 +261,7 @@ pub fn write(
     if outputs.is_empty() && removed.is_empty() {
         return Ok(0);
     }
-    let transaction = Transaction {
-        seq: 0,
-        txid,
-        writer: format!("trailq {} detect", env!("CARGO_PKG_VERSION")),
-        started_at: started_at.to_rfc3339(),
-        committed_at: Utc::now().to_rfc3339(),
-        sources: Vec::new(),
-        outputs,
-        removed,
-    };
+    let transaction = Transaction::replacing(txid, "detect", started_at, outputs, removed);
     commit(lake, &mut manifest, transaction)?;
     Ok(rows)
 }

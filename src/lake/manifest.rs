@@ -79,6 +79,29 @@ pub struct Transaction {
     pub removed: Vec<String>,
 }
 
+impl Transaction {
+    /// A transaction that reads no source object: it publishes `outputs` in place of `removed`
+    /// (a compaction, a re-run of detect). `writer` names the command; the log fills `seq`.
+    pub fn replacing(
+        txid: String,
+        writer: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+        outputs: Vec<OutputEntry>,
+        removed: Vec<String>,
+    ) -> Self {
+        Self {
+            seq: 0,
+            txid,
+            writer: format!("trailq {} {writer}", env!("CARGO_PKG_VERSION")),
+            started_at: started_at.to_rfc3339(),
+            committed_at: chrono::Utc::now().to_rfc3339(),
+            sources: Vec::new(),
+            outputs,
+            removed,
+        }
+    }
+}
+
 /// The state of one source object, as the latest transaction that read it left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceState {
