@@ -62,7 +62,8 @@ pub fn run(args: CompactArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn report(summary: &CompactSummary) {
+/// The summary line on stderr.
+pub(super) fn report(summary: &CompactSummary) {
     if summary.partitions == 0 {
         log::info!("nothing to compact: every partition is one file in the current layout");
         return;

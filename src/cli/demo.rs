@@ -55,12 +55,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
             until: None,
         },
     )?;
-    log::info!(
-        "compacted {} days: {} files into {}",
-        compacted.partitions,
-        compacted.files_before,
-        compacted.files_after
-    );
+    super::compact::report(&compacted);
     let runtime = super::query_runtime()?;
     runtime.block_on(show(&lake))?;
     let report = args.dir.join("report.html");
