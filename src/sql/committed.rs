@@ -121,13 +121,17 @@ impl Shared {
             })
             .collect();
         names.sort();
-        for name in names {
-            let bytes = self
-                .inner
-                .get(&Path::from(name.as_str()))
-                .await?
-                .bytes()
-                .await?;
+        // Entries are fetched many at a time: a lake in S3 can have thousands.
+        let inner = &self.inner;
+        let entries: Vec<(String, Bytes)> = futures::stream::iter(names)
+            .map(|name| async move {
+                let bytes = inner.get(&Path::from(name.as_str())).await?.bytes().await?;
+                Ok::<_, object_store::Error>((name, bytes))
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        for (name, bytes) in entries {
             let transaction: Transaction =
                 serde_json::from_slice(&bytes).map_err(|err| object_store::Error::Generic {
                     store: "trailq lake",
