@@ -20,6 +20,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use object_store::local::LocalFileSystem;
@@ -59,7 +61,12 @@ pub async fn open_session(
     if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_MAX_IN_LIST_SIZE").is_none() {
         config = config.set_usize("datafusion.execution.parquet.max_in_list_size", 64);
     }
-    let mut ctx = SessionContext::new_with_config(config);
+    // No cached listings: a long session (the shell, detect, report) sees each commit made
+    // while it is open, as of the log (`committed`). Files' metadata and statistics stay cached.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()?;
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     let (base, present) = match location {
         LakeLocation::Local(root) => {
             let lake = Lake::open(root)?;

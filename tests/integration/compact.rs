@@ -222,3 +222,52 @@ fn a_missing_lake_is_an_error_that_says_how_to_make_one() {
     assert_eq!(code, 2);
     assert!(stderr.contains("trailq ingest"), "{stderr}");
 }
+
+#[test]
+fn an_open_shell_sees_each_commit_made_while_it_runs() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let (_dir, trail, lake) = fragmented_lake();
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_trailq"))
+        .args(["shell", "--lake", lake.to_str().unwrap()])
+        .env("XDG_STATE_HOME", lake.with_file_name("state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    let mut output = BufReader::new(shell.stdout.take().unwrap()).lines();
+    let mut count = || -> u64 {
+        writeln!(input, "SELECT count(*) AS n FROM events;").unwrap();
+        loop {
+            let line = output.next().expect("the shell answers").unwrap();
+            let cell = line.trim_matches(|c: char| c == '|' || c.is_whitespace());
+            if let Ok(n) = cell.parse() {
+                return n;
+            }
+        }
+    };
+    let before = count();
+    assert_eq!(before, read_rows(&lake, "events").len() as u64);
+
+    // A compaction replaces every file the shell has listed: it reads the new ones.
+    assert_eq!(compact(&lake, &[], &[]).0, 0);
+    assert_eq!(count(), before);
+
+    // New events ingested meanwhile show up in the next statement.
+    let more = trail.with_file_name("more");
+    let spec = TrailSpec {
+        seed: 34,
+        start: NaiveDate::from_ymd_opt(2024, 3, 14).unwrap(),
+        days: 1,
+        ..spec()
+    };
+    generate(&spec, &more).unwrap();
+    assert_eq!(ingest(&more, &lake, &[]).0, 0);
+    let after = count();
+    assert_eq!(after, read_rows(&lake, "events").len() as u64);
+    assert!(after > before);
+    drop(input);
+    assert!(shell.wait().unwrap().success());
+}
