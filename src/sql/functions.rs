@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, StringArray, StructArray, TimestampMillisecondArray,
 };
+use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -14,7 +15,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
 use crate::record::principal::principals;
-use crate::record::schema::{RECORD, USER_IDENTITY, data_type, timestamp_type};
+use crate::record::schema::{RECORD, USER_IDENTITY, data_type, text_as_views, timestamp_type};
 use crate::record::time::parse_time;
 
 /// A function's documentation, as `trailq query --functions` prints it.
@@ -117,7 +118,8 @@ pub fn register(ctx: &SessionContext) {
             Arc::new(move |args: &[ColumnarValue]| map_strings(args, f)),
         ));
     }
-    let identity = data_type(&RECORD[USER_IDENTITY].kind);
+    // The column's type as the lake's files declare it (text as views).
+    let identity = text_as_views(&data_type(&RECORD[USER_IDENTITY].kind));
     ctx.register_udf(create_udf(
         "principal",
         vec![identity],
@@ -221,7 +223,9 @@ fn role_name(arn: &str) -> Option<String> {
 
 fn principal_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = arrays(args)?;
-    let identity = arrays[0]
+    // `principals` reads the struct as ingest builds it.
+    let identity = cast(&arrays[0], &data_type(&RECORD[USER_IDENTITY].kind))?;
+    let identity = identity
         .as_any()
         .downcast_ref::<StructArray>()
         .ok_or_else(|| DataFusionError::Plan("principal() takes the useridentity column".into()))?;

@@ -564,6 +564,32 @@ fn every_canned_query_returns_its_known_rows() {
 }
 
 #[test]
+fn cloudtrail_functions_work_on_the_lake_columns() {
+    let (_dir, root) = temp_dir();
+    let lake = build_lake(&root);
+    let rows = json_rows(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "json",
+        "SELECT count(*) AS n,
+                count(*) FILTER (WHERE principal(useridentity) IS NOT DISTINCT FROM principal) AS same_principal,
+                count(*) FILTER (WHERE arn_account(useridentity.arn) = useridentity.accountid) AS own_account,
+                count(*) FILTER (WHERE ip_in_cidr(sourceipaddress, '198.51.100.0/24')) AS in_network,
+                count(*) FILTER (WHERE sourceipaddress LIKE '198.51.100.%') AS in_network_by_text,
+                count(arn_role_name(useridentity.sessioncontext.sessionissuer.arn)) AS with_role
+         FROM events",
+    ]);
+    let row = &rows[0];
+    assert_eq!(row["same_principal"], row["n"], "{row}");
+    assert_eq!(row["in_network"], row["in_network_by_text"], "{row}");
+    for column in ["own_account", "in_network", "with_role"] {
+        assert!(row[column].as_u64().unwrap() > 0, "{column}: {row}");
+    }
+}
+
+#[test]
 fn query_errors_say_what_to_do() {
     let (_dir, root) = temp_dir();
     let lake = build_lake(&root);
