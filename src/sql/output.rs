@@ -3,9 +3,11 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::json::writer::{EncoderOptions, make_encoder};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::{Error, Result};
@@ -47,7 +49,7 @@ pub fn write(
                 .with_delimiter(delimiter)
                 .build(out);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&nested_as_json(batch)?)?;
             }
             Ok(())
         }
@@ -75,6 +77,39 @@ pub fn write(
             write_batches(path, schema, batches.to_vec()).map(|_| ())
         }
     }
+}
+
+/// `batch` with its struct and list columns (`useridentity`, `resources`) as JSON text, which
+/// CSV has no other way to hold.
+fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch> {
+    let options = EncoderOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let mut encoder = make_encoder(field, column.as_ref(), &options)?;
+        let mut buffer = Vec::new();
+        let text: StringArray = (0..column.len())
+            .map(|row| {
+                if column.is_null(row) {
+                    return None;
+                }
+                buffer.clear();
+                encoder.encode(row, &mut buffer);
+                Some(String::from_utf8_lossy(&buffer).into_owned())
+            })
+            .collect();
+        fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
+        columns.push(Arc::new(text) as ArrayRef);
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Cuts `text` to `max` characters, marking the cut.

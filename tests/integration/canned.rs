@@ -722,6 +722,30 @@ fn ddl_columns_match_the_lake() {
 }
 
 /// Every output format carries the same rows; data on stdout, the row count on stderr.
+/// The records of a CSV text after its header (quoted fields with doubled quotes).
+fn csv_rows(text: &[u8]) -> Vec<Vec<String>> {
+    let text = String::from_utf8_lossy(text);
+    let mut rows = Vec::new();
+    for line in text.lines().skip(1) {
+        let (mut fields, mut field, mut quoted, mut chars) =
+            (Vec::new(), String::new(), false, line.chars().peekable());
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => fields.push(std::mem::take(&mut field)),
+                _ => field.push(c),
+            }
+        }
+        fields.push(field);
+        rows.push(fields);
+    }
+    rows
+}
+
 #[test]
 fn output_formats() {
     let (_dir, root) = temp_dir();
@@ -749,6 +773,27 @@ fn output_formats() {
         "eventname,eventtime,readonly\nScheduleKeyDeletion,2024-03-05T10:06:00Z,\nDisableKey,2024-03-05T10:06:01Z,\nDecrypt,2024-03-05T10:06:02Z,\n"
     );
     assert!(out("tsv").starts_with("eventname\teventtime\treadonly\nScheduleKeyDeletion\t"));
+    // Structs and lists go to CSV as JSON text.
+    let nested = trailq(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "SELECT useridentity, resources FROM events WHERE eventname = 'DisableKey'",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        nested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nested.stderr)
+    );
+    let mut reader = csv_rows(&nested.stdout);
+    let identity: Value = serde_json::from_str(&reader.remove(0)[0]).unwrap();
+    assert_eq!(identity["type"], json!("AssumedRole"));
+    assert_eq!(
+        identity["sessioncontext"]["sessionissuer"]["username"],
+        json!("admin")
+    );
     let json: Value = serde_json::from_str(&out("json")).unwrap();
     assert_eq!(json[1]["eventname"], json!("DisableKey"));
     let lines: Vec<Value> = out("ndjson")
