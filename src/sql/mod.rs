@@ -8,6 +8,7 @@ pub mod functions;
 mod lake_table;
 pub mod output;
 pub mod params;
+mod time_conditions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
