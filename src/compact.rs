@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeFile, Manifest, OutputEntry, Transaction, commit, new_txid, recover};
-use crate::record::schema::{EVENT_TIME, events_schema};
+use crate::record::schema::{EVENT_TIME, events_file_schema};
 use crate::record::time::parse_day;
 use crate::sink::{LAYOUT, write_sorted};
 
@@ -304,7 +304,7 @@ fn read_window(
             .collect();
         let batch = filter_record_batch(&batch, &inside)?;
         if batch.num_rows() > 0 {
-            batches.push(to_events_schema(batch, path)?);
+            batches.push(to_file_schema(batch, path)?);
         }
     }
     Ok(batches)
@@ -330,10 +330,10 @@ fn local_copy(lake: &Lake, txid: &str, relative: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A batch read from a lake file, in the schema ingest builds: files declare text inside
-/// structs as views, and files of older trailq versions do not.
-fn to_events_schema(batch: RecordBatch, path: &Path) -> Result<RecordBatch> {
-    let schema = events_schema();
+/// A batch read from a lake file, in the schema files are written with: files of older trailq
+/// versions hold text inside structs as plain strings.
+fn to_file_schema(batch: RecordBatch, path: &Path) -> Result<RecordBatch> {
+    let schema = events_file_schema();
     let names = |s: &arrow::datatypes::Schema| -> Vec<String> {
         s.fields().iter().map(|f| f.name().clone()).collect()
     };

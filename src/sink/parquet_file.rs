@@ -56,9 +56,9 @@ fn writer_properties(layout: Option<&str>, group_rows: usize) -> WriterPropertie
 /// A row of the input: its time, batch and index in the batch.
 type Row = (i64, u32, u32);
 
-/// Writes the kept rows of `batches` (events schema) to `path` in the layout above, with the
-/// file schema's types (`events_file_schema`), and returns the file's size. Rows with equal
-/// keys keep their input order.
+/// Writes the kept rows of `batches` (events schema, or the file schema `events_file_schema`
+/// that it is written with) to `path` in the layout above, and returns the file's size. Rows
+/// with equal keys keep their input order.
 pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Result<u64> {
     write_laid_out(path, batches, keep, ROW_GROUP_ROWS)
 }
