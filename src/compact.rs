@@ -18,7 +18,7 @@ use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::TimestampMillisecondType;
 use chrono::Utc;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -158,6 +158,24 @@ fn plan(manifest: &Manifest, options: &CompactOptions) -> Vec<Partition> {
         .collect()
 }
 
+/// An input file: a local path to it, its name for messages, and its footer, read once.
+struct Input {
+    path: PathBuf,
+    name: PathBuf,
+    metadata: ArrowReaderMetadata,
+}
+
+impl Input {
+    /// A reader of the file. Each gets a handle of its own: handles cloned from one share a
+    /// file offset, and row groups are read in parallel.
+    fn reader(&self) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            open(&self.path)?,
+            self.metadata.clone(),
+        ))
+    }
+}
+
 /// One row group of an input file: where it is and the times it spans.
 struct RowGroup {
     file: usize,
@@ -173,32 +191,40 @@ fn rewrite(
     partition: &Partition,
     memory_budget: u64,
 ) -> Result<Vec<OutputEntry>> {
-    let files = partition
+    let inputs = partition
         .files
         .iter()
-        .map(|entry| local_copy(lake, txid, &entry.path))
-        .collect::<Result<Vec<PathBuf>>>()?;
-    let display = |file: usize| -> PathBuf {
-        PathBuf::from(lake.display()).join(&partition.files[file].path)
-    };
+        .map(|entry| {
+            let path = local_copy(lake, txid, &entry.path)?;
+            let name = PathBuf::from(lake.display()).join(&entry.path);
+            let metadata = ArrowReaderMetadata::load(&open(&path)?, Default::default())
+                .map_err(|err| Error::parquet(&name, err))?;
+            Ok(Input {
+                path,
+                name,
+                metadata,
+            })
+        })
+        .collect::<Result<Vec<Input>>>()?;
     // Pass 1: each row group's time span, rows per minute, and the bytes a row takes decoded.
     let mut groups = Vec::new();
     let mut minutes: BTreeMap<i64, u64> = BTreeMap::new();
     let (mut rows, mut decoded_bytes) = (0u64, 0u64);
-    for (f, file) in files.iter().enumerate() {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
-            .map_err(|err| Error::parquet(&display(f), err))?;
-        let metadata = builder.metadata().clone();
-        for (index, group) in metadata.row_groups().iter().enumerate() {
+    for (f, input) in inputs.iter().enumerate() {
+        let parquet = |err| Error::parquet(&input.name, err);
+        let mask = ProjectionMask::columns(input.metadata.parquet_schema(), ["eventtime"]);
+        for (index, group) in input.metadata.metadata().row_groups().iter().enumerate() {
             rows += group.num_rows() as u64;
             decoded_bytes += group.total_byte_size() as u64;
-            let mask = ProjectionMask::columns(builder.parquet_schema(), ["eventtime"]);
-            let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
-                .and_then(|b| b.with_projection(mask).with_row_groups(vec![index]).build())
-                .map_err(|err| Error::parquet(&display(f), err))?;
+            let reader = input
+                .reader()?
+                .with_projection(mask.clone())
+                .with_row_groups(vec![index])
+                .build()
+                .map_err(parquet)?;
             let (mut min, mut max) = (i64::MAX, i64::MIN);
             for batch in reader {
-                let batch = batch.map_err(|err| Error::parquet(&display(f), err.into()))?;
+                let batch = batch.map_err(|err| parquet(err.into()))?;
                 for &time in batch
                     .column(0)
                     .as_primitive::<TimestampMillisecondType>()
@@ -224,13 +250,10 @@ fn rewrite(
         let batches = groups
             .par_iter()
             .filter(|g| g.min < to && g.max >= from)
-            .map(|g| read_window(&files[g.file], g.index, from, to, &display(g.file)))
+            .map(|g| read_window(&inputs[g.file], g.index, from, to))
             .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
         let batches: Vec<RecordBatch> = batches.into_iter().flatten().collect();
         let window_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if window_rows == 0 {
-            continue;
-        }
         let path = format!("{}/part-{txid}-c{n:04}.parquet", partition.dir);
         let bytes = write_sorted(
             &lake.staging_dir(txid).join(&path),
@@ -280,20 +303,17 @@ fn windows(minutes: &BTreeMap<i64, u64>, rows: u64) -> Vec<(i64, i64)> {
 }
 
 /// The rows of one row group with `from <= eventtime < to`.
-fn read_window(
-    file: &Path,
-    index: usize,
-    from: i64,
-    to: i64,
-    path: &Path,
-) -> Result<Vec<RecordBatch>> {
-    // A handle of its own: handles cloned from one share a file offset.
-    let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
-        .and_then(|b| b.with_row_groups(vec![index]).with_batch_size(8192).build())
-        .map_err(|err| Error::parquet(path, err))?;
+fn read_window(input: &Input, index: usize, from: i64, to: i64) -> Result<Vec<RecordBatch>> {
+    let parquet = |err| Error::parquet(&input.name, err);
+    let reader = input
+        .reader()?
+        .with_row_groups(vec![index])
+        .with_batch_size(8192)
+        .build()
+        .map_err(parquet)?;
     let mut batches = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|err| Error::parquet(path, err.into()))?;
+        let batch = batch.map_err(|err| parquet(err.into()))?;
         let times = batch
             .column(EVENT_TIME)
             .as_primitive::<TimestampMillisecondType>();
@@ -304,7 +324,7 @@ fn read_window(
             .collect();
         let batch = filter_record_batch(&batch, &inside)?;
         if batch.num_rows() > 0 {
-            batches.push(to_file_schema(batch, path)?);
+            batches.push(to_file_schema(batch, &input.name)?);
         }
     }
     Ok(batches)

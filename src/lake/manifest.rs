@@ -186,16 +186,7 @@ impl Manifest {
     /// The files the committed transactions left in the lake (published and not replaced), by
     /// lake-relative path.
     pub fn live_files(&self) -> BTreeMap<&str, &OutputEntry> {
-        let mut live = BTreeMap::new();
-        for transaction in &self.transactions {
-            for output in &transaction.outputs {
-                live.insert(output.path.as_str(), output);
-            }
-            for removed in &transaction.removed {
-                live.remove(removed.as_str());
-            }
-        }
-        live
+        live_files(&self.transactions)
     }
 
     /// The sequence number the next commit takes.
@@ -217,6 +208,21 @@ impl Manifest {
         }
         self.transactions.push(transaction);
     }
+}
+
+/// The files a log of transactions leaves in the lake (published and not replaced), by
+/// lake-relative path.
+pub fn live_files(log: &[Transaction]) -> BTreeMap<&str, &OutputEntry> {
+    let mut live = BTreeMap::new();
+    for transaction in log {
+        for output in &transaction.outputs {
+            live.insert(output.path.as_str(), output);
+        }
+        for removed in &transaction.removed {
+            live.remove(removed.as_str());
+        }
+    }
+    live
 }
 
 /// The manifest log's directory, relative to the lake.

@@ -18,7 +18,9 @@ mod manifest;
 mod remote;
 
 pub use commit::{commit, recover};
-pub use manifest::{LOG_DIR, Manifest, OutputEntry, SourceEntry, SourceStatus, Transaction};
+pub use manifest::{
+    LOG_DIR, Manifest, OutputEntry, SourceEntry, SourceStatus, Transaction, live_files,
+};
 pub use remote::{ABANDONED_AFTER, Remote, RemoteObject, Scratch};
 
 use std::fs::{self, File};

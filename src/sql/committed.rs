@@ -24,7 +24,7 @@ use object_store::{
 };
 use tokio::sync::Mutex;
 
-use crate::lake::{LOG_DIR, Transaction};
+use crate::lake::{LOG_DIR, Transaction, live_files};
 use crate::sql::tables;
 
 /// An object store that lists only the committed files of the lake at `root`.
@@ -188,7 +188,7 @@ impl Shared {
 
 /// The data files of `scope` to show, given those `present`: the newest state of the log whose
 /// files in scope are all present, stepping back only over transactions that are not fully
-/// published. `None` when a present file is unknown to the log (it is older than the lake).
+/// published. `None` when a present file is unknown to the log (the log has grown since read).
 fn choose(log: &[Transaction], present: &HashSet<&str>, scope: &Scope) -> Option<HashSet<String>> {
     let outputs = |t: &Transaction| -> Vec<String> {
         t.outputs
@@ -206,13 +206,11 @@ fn choose(log: &[Transaction], present: &HashSet<&str>, scope: &Scope) -> Option
     if present.iter().any(|p| !known.contains(*p)) {
         return None;
     }
-    let mut live: HashSet<String> = HashSet::new();
-    for transaction in log {
-        live.extend(outputs(transaction));
-        for removed in &transaction.removed {
-            live.remove(removed);
-        }
-    }
+    let mut live: HashSet<String> = live_files(log)
+        .into_keys()
+        .filter(|p| scope.contains(p))
+        .map(str::to_string)
+        .collect();
     for transaction in log.iter().rev() {
         if live.iter().all(|p| present.contains(p.as_str())) {
             return Some(live);

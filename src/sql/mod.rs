@@ -80,11 +80,11 @@ pub async fn open_session(
                 .map(|(name, ..)| *name)
                 .filter(|name| root.join(name).is_dir())
                 .collect();
+            let base = format!("{}/", root.display());
             let files =
                 CommittedFiles::new(Arc::new(LocalFileSystem::new()), &root.to_string_lossy());
-            let url = ListingTableUrl::parse(format!("{}/", root.display()))?;
-            ctx.register_object_store(url.as_ref(), Arc::new(files));
-            (format!("{}/", root.display()), present)
+            ctx.register_object_store(ListingTableUrl::parse(&base)?.as_ref(), Arc::new(files));
+            (base, present)
         }
         LakeLocation::S3(url) => {
             let s3 = s3.ok_or_else(|| {
@@ -112,6 +112,9 @@ pub async fn open_session(
             (url.to_string(), present)
         }
     };
+    let parquet = ctx.state().default_table_options().parquet;
+    // Each file's statistics are read once per session, not once per query.
+    let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
     for (name, schema, partitioned) in tables() {
         if !present.contains(&name) {
             let schema = if partitioned {
@@ -125,7 +128,7 @@ pub async fn open_session(
         }
         let url = ListingTableUrl::parse(format!("{base}{name}/"))?;
         let listing = |late: bool| -> Result<Arc<dyn TableProvider>> {
-            let mut parquet = ctx.state().default_table_options().parquet;
+            let mut parquet = parquet.clone();
             parquet.global.pushdown_filters |= late;
             let format = ParquetFormat::default().with_options(parquet);
             let mut options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
@@ -136,10 +139,8 @@ pub async fn open_session(
             let config = ListingTableConfig::new(url.clone())
                 .with_listing_options(options)
                 .with_schema(string_views(&schema));
-            // Each file's statistics are read once per session, not once per query.
-            let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
             Ok(Arc::new(
-                ListingTable::try_new(config)?.with_cache(statistics),
+                ListingTable::try_new(config)?.with_cache(statistics.clone()),
             ))
         };
         let table = if partitioned {

@@ -567,12 +567,8 @@ fn every_canned_query_returns_its_known_rows() {
 fn cloudtrail_functions_work_on_the_lake_columns() {
     let (_dir, root) = temp_dir();
     let lake = build_lake(&root);
-    let rows = json_rows(&[
-        "query",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "json",
+    let rows = query(
+        &lake,
         "SELECT count(*) AS n,
                 count(*) FILTER (WHERE principal(useridentity) IS NOT DISTINCT FROM principal) AS same_principal,
                 count(*) FILTER (WHERE arn_account(useridentity.arn) = useridentity.accountid) AS own_account,
@@ -580,7 +576,7 @@ fn cloudtrail_functions_work_on_the_lake_columns() {
                 count(*) FILTER (WHERE sourceipaddress LIKE '198.51.100.%') AS in_network_by_text,
                 count(arn_role_name(useridentity.sessioncontext.sessionissuer.arn)) AS with_role
          FROM events",
-    ]);
+    );
     let row = &rows[0];
     assert_eq!(row["same_principal"], row["n"], "{row}");
     assert_eq!(row["in_network"], row["in_network_by_text"], "{row}");

@@ -72,14 +72,10 @@ fn all_rows(lake: &Path) -> Vec<(String, u64, String)> {
 
 /// Rows of `events` as trailq's own query engine sees them.
 fn counted(lake: &Path) -> u64 {
-    let rows = json_rows(&[
-        "query",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "json",
+    let rows = query(
+        lake,
         "SELECT count(*) AS n, count(DISTINCT sourcefile || '#' || CAST(sourceindex AS VARCHAR)) AS distinct_rows FROM events",
-    ]);
+    );
     assert_eq!(
         rows[0]["n"], rows[0]["distinct_rows"],
         "an event is visible twice"

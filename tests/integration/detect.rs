@@ -144,17 +144,6 @@ pub fn detect(lake: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
-    json_rows(&[
-        "query",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "json",
-        sql,
-    ])
-}
-
 pub fn records_of(stdout: &str) -> Vec<Value> {
     serde_json::from_str::<Value>(stdout)
         .unwrap()

@@ -499,12 +499,11 @@ fn lake_in_s3_is_compacted_and_a_crash_mid_publish_shows_no_event_twice() {
     let (code, _, stderr) = s3_ingest(source, &lake_url, &["--memory-budget", "1MiB"], &endpoint);
     assert_eq!(code, 0, "{stderr}");
     let count_sql = "SELECT count(*) AS n FROM events";
-    let count = |env: &[(&str, &str)]| -> String {
+    let count = || -> String {
         let output = command(
             &["query", "--lake", &lake_url, "--format", "csv", count_sql],
             &endpoint,
         )
-        .envs(env.iter().copied())
         .output()
         .unwrap();
         assert!(
@@ -514,7 +513,7 @@ fn lake_in_s3_is_compacted_and_a_crash_mid_publish_shows_no_event_twice() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let events = count(&[]);
+    let events = count();
 
     // A compaction that dies after its commit, half-way through moving its files into place:
     // old and new files are both in the bucket, yet a query counts each event once.
@@ -523,7 +522,7 @@ fn lake_in_s3_is_compacted_and_a_crash_mid_publish_shows_no_event_twice() {
         .output()
         .unwrap();
     assert!(!crashed.status.success(), "the failpoint did not fire");
-    assert_eq!(count(&[]), events);
+    assert_eq!(count(), events);
 
     // The next run finishes the publish; then every day is one file with the same rows.
     let finished = command(&["compact", "--lake", &lake_url, "--json"], &endpoint)
@@ -534,7 +533,7 @@ fn lake_in_s3_is_compacted_and_a_crash_mid_publish_shows_no_event_twice() {
         "{}",
         String::from_utf8_lossy(&finished.stderr)
     );
-    assert_eq!(count(&[]), events);
+    assert_eq!(count(), events);
     let mirror = root.join("mirror");
     download_prefix(&bucket, "lake/", &mirror);
     let days: Vec<PathBuf> = files_below(&mirror.join("events"));

@@ -33,8 +33,7 @@ fn every_kind_of_time_range_returns_exactly_its_rows() {
         .iter()
         .map(|row| millis(row.json["eventTime"].as_str().unwrap()))
         .collect();
-    let lake = lake.to_str().unwrap();
-    let query = |sql: &str| json_rows(&["query", "--lake", lake, "--format", "json", sql]);
+    let query = |sql: &str| query(&lake, sql);
 
     // (condition, first and last millisecond it admits)
     let day = |d: u32, time: &str| format!("2024-03-{d:02}T{time}Z");

@@ -61,6 +61,18 @@ pub fn json_rows(args: &[&str]) -> Vec<Value> {
         .clone()
 }
 
+/// Runs `sql` over `lake` with `trailq query`, asserts success, and returns the rows.
+pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
+    json_rows(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "json",
+        sql,
+    ])
+}
+
 /// A temporary directory with a canonical path (lineage records canonical paths).
 pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
