@@ -5,6 +5,7 @@ pub mod canned;
 mod committed;
 pub mod ddl;
 pub mod functions;
+mod group_keys;
 mod lake_table;
 pub mod output;
 pub mod params;
@@ -44,6 +45,24 @@ pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 4] {
         (REJECTS, rejects_schema(), false),
     ]
 }
+
+/// Text columns whose values repeat (APIs, regions, accounts, principals, error codes): an
+/// aggregation grouped by them groups by interned ids (`group_keys`). Columns of mostly unique
+/// values (event and request ids, IP addresses, user agents) are not listed.
+const REPEATED_TEXT: &[&str] = &[
+    "eventversion",
+    "eventsource",
+    "eventname",
+    "awsregion",
+    "errorcode",
+    "eventtype",
+    "apiversion",
+    "recipientaccountid",
+    "vpcendpointid",
+    "vpcendpointaccountid",
+    "eventcategory",
+    "principal",
+];
 
 /// A session over the lake at `location`: `events`, `insights`, `findings` and `rejects` (each
 /// empty when the lake has none yet), the JSON functions and trailq's own. A lake in S3 is read through
@@ -152,6 +171,7 @@ pub async fn open_session(
     }
     datafusion_functions_json::register_all(&mut ctx)?;
     functions::register(&ctx);
+    ctx.add_optimizer_rule(Arc::new(group_keys::InternGroupKeys::new(REPEATED_TEXT)));
     Ok(ctx)
 }
 
