@@ -18,13 +18,13 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, StringViewArray, StringViewBuilder, UInt32Array,
     UInt64Array,
 };
-use arrow::datatypes::{DataType, Decimal128Type, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, UInt32Type, UInt64Type};
 use datafusion::common::Column;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    Aggregate, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Projection, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    Aggregate, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Projection, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use rustc_hash::FxHashMap;
@@ -48,6 +48,25 @@ impl InternGroupKeys {
     /// The rule for text columns with these names.
     pub fn new(columns: &'static [&'static str]) -> Self {
         InternGroupKeys { columns }
+    }
+
+    /// The positions of the group expressions that are named text (string view) columns. None
+    /// when the aggregation has grouping sets.
+    fn text_keys(&self, aggregate: &Aggregate) -> Result<Vec<usize>> {
+        let mut keys = Vec::new();
+        for (index, expr) in aggregate.group_expr.iter().enumerate() {
+            match expr {
+                Expr::GroupingSet(_) => return Ok(Vec::new()),
+                Expr::Column(column)
+                    if self.columns.contains(&column.name.as_str())
+                        && expr.get_type(aggregate.input.schema())? == DataType::Utf8View =>
+                {
+                    keys.push(index);
+                }
+                _ => {}
+            }
+        }
+        Ok(keys)
     }
 }
 
@@ -73,27 +92,6 @@ impl OptimizerRule for InternGroupKeys {
             return Ok(Transformed::no(LogicalPlan::Aggregate(aggregate)));
         }
         rewrite(aggregate, &text_keys).map(Transformed::yes)
-    }
-}
-
-impl InternGroupKeys {
-    /// The positions of the group expressions that are named text (string view) columns. None
-    /// when the aggregation has grouping sets.
-    fn text_keys(&self, aggregate: &Aggregate) -> Result<Vec<usize>> {
-        let mut keys = Vec::new();
-        for (index, expr) in aggregate.group_expr.iter().enumerate() {
-            match expr {
-                Expr::GroupingSet(_) => return Ok(Vec::new()),
-                Expr::Column(column)
-                    if self.columns.contains(&column.name.as_str())
-                        && expr.get_type(aggregate.input.schema())? == DataType::Utf8View =>
-                {
-                    keys.push(index);
-                }
-                _ => {}
-            }
-        }
-        Ok(keys)
     }
 }
 
@@ -131,9 +129,11 @@ fn rewrite(aggregate: Aggregate, text_keys: &[usize]) -> Result<LogicalPlan> {
         .iter()
         .enumerate()
         .map(|(index, (qualifier, field))| match sources.get(&index) {
-            Some((key, interner, part)) => udf(KeyText::new(interner.clone(), *part))
-                .call(vec![Expr::Column(Column::new_unqualified(key))])
-                .alias_qualified(qualifier.cloned(), field.name()),
+            Some((key, interner, part)) => {
+                udf(KeyText::new(interner.clone(), *part, field.is_nullable()))
+                    .call(vec![Expr::Column(Column::new_unqualified(key))])
+                    .alias_qualified(qualifier.cloned(), field.name())
+            }
             None => Expr::Column(Column::new(qualifier.cloned(), field.name())),
         })
         .collect();
@@ -329,15 +329,18 @@ impl ScalarUDFImpl for PackKey {
 struct KeyText {
     interner: Arc<KeyInterner>,
     column: usize,
+    /// Whether the grouped column is nullable: the restored one must say the same.
+    nullable: bool,
     signature: Signature,
 }
 
 impl KeyText {
-    fn new(interner: Arc<KeyInterner>, column: usize) -> Self {
+    fn new(interner: Arc<KeyInterner>, column: usize, nullable: bool) -> Self {
         let signature = Signature::exact(vec![interner.key_type()], Volatility::Volatile);
         KeyText {
             interner,
             column,
+            nullable,
             signature,
         }
     }
@@ -354,6 +357,11 @@ impl ScalarUDFImpl for KeyText {
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8View)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        let field = Field::new(self.name(), DataType::Utf8View, self.nullable);
+        Ok(Arc::new(field))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -411,19 +419,20 @@ impl Hash for KeyText {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, RecordBatch};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::Schema;
     use arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
-    /// Three partitions of batches: short (inline) and long text, nulls, and a number.
+    /// Three partitions of batches: short (inline) and long text, nulls (every `null_every`th
+    /// value, 0 for none), and a number.
     fn table() -> MemTable {
         let schema = Arc::new(Schema::new(vec![
             Field::new("principal", DataType::Utf8View, true),
-            Field::new("eventname", DataType::Utf8View, true),
+            Field::new("eventname", DataType::Utf8View, false),
             Field::new("awsregion", DataType::Utf8View, true),
             Field::new("errorcode", DataType::Utf8View, true),
-            Field::new("eventsource", DataType::Utf8View, true),
+            Field::new("eventsource", DataType::Utf8View, false),
             Field::new("bytes", DataType::Int64, false),
         ]));
         let batch = |seed: usize| {
@@ -432,7 +441,7 @@ mod tests {
                 let values: Vec<Option<String>> = (0..rows)
                     .map(|row| {
                         let n = (row * 7 + seed * 13) % modulo;
-                        (n % null_every != 3).then(|| format!("{prefix}{n}"))
+                        (null_every == 0 || n % null_every != 3).then(|| format!("{prefix}{n}"))
                     })
                     .collect();
                 Arc::new(StringViewArray::from_iter(values)) as ArrayRef
@@ -441,10 +450,10 @@ mod tests {
                 schema.clone(),
                 vec![
                     text(37, "arn:aws:iam::111122223333:role/a-long-role-name-", 11),
-                    text(5, "Get", usize::MAX),
+                    text(5, "Get", 0),
                     text(3, "us-", 5),
                     text(4, "", 4),
-                    text(2, "s3.amazonaws.com/", usize::MAX),
+                    text(2, "s3.amazonaws.com/", 0),
                     Arc::new(Int64Array::from_iter_values(
                         (0..rows as i64).map(|r| r % 9),
                     )),
@@ -475,7 +484,10 @@ mod tests {
         let frame = ctx.sql(sql).await.unwrap();
         let optimized = frame.clone().into_optimized_plan().unwrap();
         let batches = frame.collect().await.unwrap();
-        let text = pretty_format_batches(&batches).unwrap().to_string();
+        let mut text = pretty_format_batches(&batches).unwrap().to_string();
+        for field in batches[0].schema().fields() {
+            text.push_str(&format!("\n{}: {}", field.name(), field.is_nullable()));
+        }
         (text, format!("{}", optimized.display_indent()))
     }
 
