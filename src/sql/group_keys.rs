@@ -18,6 +18,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, StringViewArray, StringViewBuilder, UInt32Array,
     UInt64Array,
 };
+use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, UInt32Type, UInt64Type};
 use datafusion::common::Column;
 use datafusion::common::tree_node::Transformed;
@@ -315,8 +316,9 @@ impl ScalarUDFImpl for PackKey {
             DataType::UInt64 => Arc::new(UInt64Array::from_iter_values(
                 packed.into_iter().map(|key| key as u64),
             )),
+            // The same bits: the buffer is taken over, not copied.
             _ => Arc::new(
-                Decimal128Array::from_iter_values(packed.into_iter().map(|key| key as i128))
+                Decimal128Array::new(ScalarBuffer::from(Buffer::from_vec(packed)), None)
                     .with_precision_and_scale(38, 0)?,
             ),
         };
