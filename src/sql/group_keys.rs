@@ -194,7 +194,8 @@ impl KeyInterner {
         let mut first_rows: Vec<usize> = Vec::new();
         let mut locals = Vec::with_capacity(text.len());
         let nulls = text.nulls().filter(|nulls| nulls.null_count() > 0);
-        // Recent views by a hash of their bits: most rows hit here, not in the map.
+        // Recent views by a hash of their bits: most rows hit here, not in the map. (No valid
+        // view is u128::MAX: its length would be 4 GiB.)
         let mut recent = [(u128::MAX, 0u32); RECENT_SLOTS];
         for (row, view) in text.views().iter().enumerate() {
             if nulls.is_some_and(|nulls| nulls.is_null(row)) {
