@@ -7,6 +7,7 @@ mod compact;
 mod crash;
 mod detect;
 mod fault_proxy;
+mod grouping;
 mod ingest;
 mod readme;
 mod report;
