@@ -64,11 +64,7 @@ impl TableProvider for LakeTable {
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         let mut answers = self.plain.supports_filters_pushdown(filters)?;
         // Exact when the partitions answer the time conditions: the window is whole days.
-        let window = filters
-            .iter()
-            .filter_map(|f| time_window(f))
-            .fold(Window::ALL, Window::intersect);
-        if window.days().1.is_empty() {
+        if Window::of(filters.iter().copied()).days().1.is_empty() {
             for (answer, filter) in answers.iter_mut().zip(filters) {
                 if time_window(filter).is_some() {
                     *answer = TableProviderFilterPushDown::Exact;
@@ -114,11 +110,7 @@ impl TableProvider for LakeTable {
                 .scan_with_args(state, args.with_filters(Some(&base)))
                 .await;
         }
-        let window = time
-            .iter()
-            .filter_map(|f| time_window(f))
-            .fold(Window::ALL, Window::intersect);
-        let (whole, edges) = window.days();
+        let (whole, edges) = Window::of(time.iter().copied()).days();
         let mut filters = base;
         if edges.is_empty() {
             // Whole days: every row of their partitions is in the window.

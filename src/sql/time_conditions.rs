@@ -31,6 +31,14 @@ impl Window {
         to: i64::MAX,
     };
 
+    /// The window the time conditions among `filters` admit together.
+    pub fn of<'a>(filters: impl IntoIterator<Item = &'a Expr>) -> Window {
+        filters
+            .into_iter()
+            .filter_map(time_window)
+            .fold(Window::ALL, Window::intersect)
+    }
+
     /// The times both windows admit.
     pub fn intersect(self, other: Window) -> Window {
         Window {
@@ -70,8 +78,8 @@ impl Window {
     }
 }
 
-/// The window of a condition that compares `eventtime` itself with a time: such a condition
-/// is answered by the partitions and the edge days' filter alone.
+/// The window of a condition that compares `eventtime` itself with a time: the partitions alone
+/// answer such a condition when its window is whole days.
 pub fn time_window(filter: &Expr) -> Option<Window> {
     let (op, nanos) = match filter {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
