@@ -160,6 +160,34 @@ fn main() {
         None => println!("S3: moto_server not found (run scripts/test.sh once), skipped"),
     }
 
+    // The lake just ingested, read back whole: `SELECT *` streamed to a file in each format,
+    // with the query's peak memory (bounded by a batch, not by the result).
+    for format in ["csv", "ndjson", "parquet"] {
+        let out = work.join(format!("select-all.{format}"));
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_trailq"))
+            .args(["query", "-v", "--lake"])
+            .arg(work.join("lake"))
+            .args(["--format", format, "--output"])
+            .arg(&out)
+            .arg("SELECT * FROM events")
+            .output()
+            .expect("trailq runs");
+        let seconds = started.elapsed().as_secs_f64();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        let peak = stderr
+            .lines()
+            .find_map(|line| line.split("peak memory ").nth(1))
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or("?");
+        let size = fs::metadata(&out).map_or(0, |m| m.len()) as f64 / 1e6;
+        println!(
+            "SELECT * of {records} events to {format}: {seconds:.1} s, {size:.0} MB written, peak memory {peak} MB"
+        );
+        let _ = fs::remove_file(&out);
+    }
+
     let (big, big_bytes) = big_file(&work, &plain);
     let (seconds, peak) = ingest(&big, &work.join("lake-big"), cores);
     let big_mb = big_bytes as f64 / 1e6;

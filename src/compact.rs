@@ -23,7 +23,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, LakeFile, Manifest, OutputEntry, Transaction, commit, new_txid, recover};
+use crate::lake::{
+    Lake, LakeFile, Manifest, OutputEntry, Table, Transaction, commit, new_txid, recover,
+};
 use crate::record::schema::{EVENT_TIME, events_file_schema};
 use crate::record::time::parse_day;
 use crate::sink::{LAYOUT, write_sorted};
@@ -125,11 +127,14 @@ fn plan(manifest: &Manifest, options: &CompactOptions) -> Vec<Partition> {
     let mut partitions: BTreeMap<(&str, i32), Vec<OutputEntry>> = BTreeMap::new();
     for (path, entry) in manifest.live_files() {
         let mut parts = path.split('/');
-        let (Some(table @ ("events" | "insights")), Some(folder), Some(_file), None) =
+        let (Some(table), Some(folder), Some(_file), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
+        if !Table::named(table).is_some_and(Table::holds_events) {
+            continue;
+        }
         let Some(day) = folder.strip_prefix("event_date=").and_then(parse_day) else {
             continue;
         };

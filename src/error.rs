@@ -1,5 +1,8 @@
 //! The one error type of trailq. Each variant names the object it concerns and, where the user
-//! can act, says what to do next.
+//! can act, says what to do next. The variants say who must act: the user who typed the command
+//! (`Usage`), whoever runs the machine or the network (`Io`, `Resources`, `S3`, `Network`), the
+//! lake's keeper (`NoLake`, `Locked`, `Manifest`, `LakeData`, `Conflict`), the query's author
+//! (`Query`, `DataFusion`), or trailq's developers (`Internal`, `Arrow`: bugs).
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +58,21 @@ pub enum Error {
     /// An Arrow computation failed: a bug, since trailq builds its arrays itself.
     #[error("internal error (a bug, please report it): {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// Something trailq holds true turned out false (a panicked task, a row that does not fit
+    /// its own table): a bug.
+    #[error("internal error (a bug, please report it): {0}")]
+    Internal(String),
+    /// The machine refused what a command needs to run (threads, the async runtime, a terminal).
+    #[error("{0}; check the machine's limits (threads, open files, memory) and run again")]
+    Resources(String),
+    /// An HTTP peer other than S3 (a webhook) failed or refused.
+    #[error("{url}: {message}")]
+    Network {
+        /// Where (without credentials or query strings).
+        url: String,
+        /// What happened.
+        message: String,
+    },
     /// A query failed.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -69,7 +87,7 @@ pub enum Error {
         /// What S3 answered, and what to do about it where known.
         message: String,
     },
-    /// The command line asks for something that cannot be done.
+    /// The command line asks for something that cannot be done: fix the command.
     #[error("{0}")]
     Usage(String),
 }

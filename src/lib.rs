@@ -1,9 +1,10 @@
 //! trailq: audit-log analytics for AWS CloudTrail.
 //!
 //! `trailq ingest` turns CloudTrail log files into a lossless, partitioned Parquet lake; the
-//! README describes the commands, the table schema and the guarantees.
+//! README describes the commands, the table schema and the guarantees. This library is what an
+//! embedder uses (sources, ingest, the lake, SQL, detection, reports); the command line, with its
+//! flags, progress bars and exit codes, is the binary's (`src/main.rs`, `src/cli/`).
 
-pub mod cli;
 pub mod compact;
 pub mod decode;
 pub mod detect;

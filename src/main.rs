@@ -1,7 +1,9 @@
 //! The `trailq` command: parses arguments, runs, maps the outcome to the exit-code contract.
 
+mod cli;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    trailq::cli::main()
+    cli::main()
 }

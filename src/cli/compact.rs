@@ -3,11 +3,10 @@
 use bytesize::ByteSize;
 use clap::Args;
 
-use super::aws::{S3Access, S3Args};
-use super::{EXIT_OK, day_arg, peak_memory, query_runtime, thousands};
-use crate::compact::{CompactOptions, CompactSummary, compact};
-use crate::error::Result;
-use crate::lake::{Lake, LakeLocation};
+use super::flags::{LakeArgs, PeriodArgs, S3Access};
+use super::{EXIT_OK, peak_memory, print_out, query_runtime, thousands};
+use trailq::compact::{CompactOptions, CompactSummary, compact};
+use trailq::error::Result;
 
 /// Rewrite partitions of many small files as a few large ones, in the current layout.
 ///
@@ -17,22 +16,17 @@ use crate::lake::{Lake, LakeLocation};
 /// layout are left alone, so a re-run does nothing. Readers see the old files or the new, never
 /// both: the swap is one commit.
 #[derive(Debug, Args)]
+///
+/// --since and --until select the days to compact (2024-03-01, or 2d for two days ago).
 pub struct CompactArgs {
-    /// The lake: a folder or `s3://bucket/prefix/`.
-    #[arg(long)]
-    lake: String,
-    /// First day to compact (2024-03-01, or 2d for two days ago).
-    #[arg(long, value_name = "DAY")]
-    since: Option<String>,
-    /// Last day to compact.
-    #[arg(long, value_name = "DAY")]
-    until: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    period: PeriodArgs,
     /// Decoded rows held in memory at once; a larger day is written as several files, each a
     /// slice of the day (peak memory is about twice this).
     #[arg(long, default_value = "1GiB")]
     memory_budget: ByteSize,
-    #[command(flatten)]
-    s3: S3Args,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -41,15 +35,13 @@ pub struct CompactArgs {
 /// Compacts and reports.
 pub fn run(args: CompactArgs) -> Result<u8> {
     let runtime = query_runtime()?;
-    let s3 = S3Access::new(&args.s3, runtime.handle());
-    let lake = match LakeLocation::parse(&args.lake)? {
-        LakeLocation::Local(path) => Lake::open(&path)?,
-        remote => s3.writable_lake(&remote)?,
-    };
+    let s3 = S3Access::new(&args.lake.s3, runtime.handle());
+    let lake = s3.existing_lake(&args.lake.location()?)?;
+    let (since, until) = args.period.days()?;
     let options = CompactOptions {
         memory_budget: args.memory_budget.as_u64(),
-        since: day_arg(args.since.as_deref())?,
-        until: day_arg(args.until.as_deref())?,
+        since,
+        until,
     };
     let summary = compact(&lake, &options)?;
     report(&summary);
@@ -57,7 +49,7 @@ pub fn run(args: CompactArgs) -> Result<u8> {
         let mut value = serde_json::to_value(&summary).expect("a summary always serializes");
         value["elapsed_seconds"] = summary.elapsed.as_secs_f64().into();
         value["peak_memory_bytes"] = peak_memory().into();
-        println!("{value}");
+        print_out(&format!("{value}\n"))?;
     }
     Ok(EXIT_OK)
 }

@@ -2,9 +2,9 @@
 
 use clap::Args;
 
-use super::EXIT_OK;
-use crate::error::Result;
-use crate::sql::ddl::{Engine, ddl};
+use super::{EXIT_OK, print_out};
+use trailq::error::Result;
+use trailq::sql::ddl::{Engine, ddl};
 
 /// Print CREATE TABLE statements that make the lake queryable by a distributed engine.
 ///
@@ -22,6 +22,6 @@ pub struct DdlArgs {
 
 /// Prints the statements.
 pub fn run(args: DdlArgs) -> Result<u8> {
-    print!("{}", ddl(args.engine, &args.lake));
+    print_out(&ddl(args.engine, &args.lake))?;
     Ok(EXIT_OK)
 }

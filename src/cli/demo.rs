@@ -8,12 +8,12 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::EXIT_OK;
-use crate::compact::{CompactOptions, compact};
-use crate::error::{Error, Result};
-use crate::generate::{TrailSpec, generate};
-use crate::ingest::{IngestOptions, ingest};
-use crate::lake::Lake;
-use crate::source::LocalSource;
+use trailq::compact::{CompactOptions, compact};
+use trailq::error::{Error, Result};
+use trailq::generate::{TrailSpec, generate};
+use trailq::ingest::{IngestOptions, ingest};
+use trailq::lake::Lake;
+use trailq::source::LocalSource;
 
 /// Generate a sample trail, ingest it into a lake, compact it, query it, run the detectors over
 /// its last day and write the report (DIR/report.html).
@@ -79,17 +79,17 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         .and_utc()
         .timestamp_millis();
     let until_ms = since_ms + 86_400_000;
-    let location = crate::lake::LakeLocation::Local(lake.to_path_buf());
-    let ctx = crate::sql::open_session(&location, None).await?;
-    let window = crate::detect::Window {
+    let location = trailq::lake::LakeLocation::Local(lake.to_path_buf());
+    let ctx = trailq::sql::open_session(&location, None).await?;
+    let window = trailq::detect::Window {
         since_ms,
         until_ms: Some(until_ms),
         lag_minutes: 0,
     };
-    let detectors = crate::detect::registry::select(&[], &[])?;
-    let outcome = crate::detect::run(&ctx, window, &detectors).await?;
+    let detectors = trailq::detect::registry::select(&[], &[])?;
+    let outcome = trailq::detect::run(&ctx, window, &detectors).await?;
     let lake_handle = Lake::open(lake)?;
-    crate::detect::store::write(
+    trailq::detect::store::write(
         &lake_handle,
         &outcome.findings,
         &outcome.detectors,
@@ -100,8 +100,8 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         outcome.findings.len()
     );
     // A new session sees the findings just written.
-    let ctx = crate::sql::open_session(&location, None).await?;
-    let report = crate::report::gather(&crate::report::gather::ReportRequest {
+    let ctx = trailq::sql::open_session(&location, None).await?;
+    let report = trailq::report::gather(&trailq::report::gather::ReportRequest {
         ctx: &ctx,
         lake: &lake_handle,
         since_ms,
@@ -110,7 +110,7 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         now: chrono::Utc::now(),
     })
     .await?;
-    std::fs::write(out, crate::report::render_html(&report)).map_err(|err| Error::io(out, err))
+    std::fs::write(out, trailq::report::render_html(&report)).map_err(|err| Error::io(out, err))
 }
 
 async fn show(lake: &std::path::Path) -> Result<()> {
@@ -129,7 +129,7 @@ async fn show(lake: &std::path::Path) -> Result<()> {
         "SELECT useridentity.type AS identity, count(*) AS events FROM events GROUP BY 1 ORDER BY 2 DESC",
     ] {
         let batches = ctx.sql(sql).await?.collect().await?;
-        println!("{sql}\n{}\n", pretty_format_batches(&batches)?);
+        super::print_out(&format!("{sql}\n{}\n\n", pretty_format_batches(&batches)?))?;
     }
     Ok(())
 }

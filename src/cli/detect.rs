@@ -6,14 +6,12 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 
-use super::aws::{S3Access, S3Args};
+use super::flags::{LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
-use crate::detect::{self, Finding, Severity, Window, registry, store};
-use crate::error::{Error, Result};
-use crate::lake::LakeLocation;
-use crate::record::time::format_time;
-use crate::sql::open_session;
-use crate::sql::params::parse_when;
+use trailq::detect::{self, Finding, Severity, Window, registry, store};
+use trailq::error::{Error, Result};
+use trailq::record::time::format_time;
+use trailq::sql::open_session;
 
 /// Find unusual activity: CloudTrail-Insights-style rate and error-rate detectors, and two more.
 ///
@@ -21,17 +19,15 @@ use crate::sql::params::parse_when;
 /// lake's `findings` table and summarized on stdout. Re-running a window replaces its findings
 /// (ids are stable). Minutes newer than the watermark (the newest event less --watermark-lag) are
 /// judged by a later run.
+///
+/// --since (required) is the first minute to judge; --until the end (exclusive), by default the
+/// watermark.
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// The lake: a folder or `s3://bucket/prefix/`.
-    #[arg(long, required_unless_present = "list")]
-    lake: Option<String>,
-    /// First minute to judge (2024-03-01, 2024-03-01T10:00:00Z, or 30d for 30 days ago).
-    #[arg(long, required_unless_present = "list")]
-    since: Option<String>,
-    /// Judge up to this time (exclusive) [default: the watermark].
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    period: PeriodArgs,
     /// Only these detectors (comma-separated; see --list).
     #[arg(long, value_delimiter = ',')]
     detectors: Vec<String>,
@@ -50,11 +46,9 @@ pub struct DetectArgs {
     /// Exit 1 when a finding at or above this severity exists (low, medium, high).
     #[arg(long, value_parser = parse_severity)]
     fail_on: Option<Severity>,
-    /// List the detectors, what each looks for, and its parameters.
+    /// List the detectors, what each looks for, and its parameters (no lake needed).
     #[arg(long)]
     list: bool,
-    #[command(flatten)]
-    s3: S3Args,
 }
 
 /// How findings are printed.
@@ -97,16 +91,18 @@ pub fn run(args: DetectArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     let now = Utc::now();
-    let when = |value: &str| parse_when(value, now).map_err(Error::Usage);
     let window = Window {
-        since_ms: when(args.since.as_deref().expect("clap requires --since"))?,
-        until_ms: args.until.as_deref().map(when).transpose()?,
+        since_ms: args.period.since_ms(now)?.ok_or_else(|| {
+            Error::Usage("detect judges a period: add --since (e.g. --since 7d)".into())
+        })?,
+        until_ms: args.period.until_ms(now)?,
         lag_minutes: args.watermark_lag.max(0),
     };
     let selected = registry::select(&args.detectors, &args.settings)?;
-    let location = LakeLocation::parse(args.lake.as_deref().expect("clap requires --lake"))?;
+    let lake_args = &args.lake;
+    let location = lake_args.location()?;
     let runtime = query_runtime()?;
-    let s3 = S3Access::new(&args.s3, runtime.handle());
+    let s3 = S3Access::new(&lake_args.s3, runtime.handle());
     let s3_config = s3.for_lake(&location);
     let started = Instant::now();
     let outcome = runtime.block_on(async {

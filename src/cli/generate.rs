@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use super::{EXIT_OK, thousands};
-use crate::error::{Error, Result};
-use crate::generate::{TrailSpec, generate};
+use trailq::error::{Error, Result};
+use trailq::generate::{TrailSpec, generate};
 
 /// Generate a sample CloudTrail trail in the S3 layout (for trying trailq, tests and benchmarks).
 ///

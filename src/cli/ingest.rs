@@ -5,15 +5,14 @@ use std::path::Path;
 use bytesize::ByteSize;
 use clap::Args;
 
-use super::aws::{S3Access, S3Args};
+use super::flags::{LakeArgs, PeriodArgs, S3Access};
 use super::progress::Bar;
-use super::{EXIT_ERROR, EXIT_OK, day_arg, peak_memory, query_runtime, thousands};
-use crate::decode::DecodeLimits;
-use crate::error::{Error, Result};
-use crate::ingest::{IngestOptions, IngestSummary, ingest};
-use crate::lake::LakeLocation;
-use crate::s3::{S3Source, S3Url};
-use crate::source::{LocalSource, Selection, Source};
+use super::{EXIT_ERROR, EXIT_OK, peak_memory, print_out, query_runtime, thousands};
+use trailq::decode::DecodeLimits;
+use trailq::error::{Error, Result};
+use trailq::ingest::{IngestOptions, IngestSummary, ingest};
+use trailq::s3::{S3Source, S3Url};
+use trailq::source::{LocalSource, Selection, Source};
 
 /// Failures listed one by one before the rest are only counted.
 const LISTED_FAILURES: usize = 50;
@@ -22,22 +21,21 @@ const LISTED_FAILURES: usize = 50;
 ///
 /// SOURCE is a trail bucket (`s3://bucket/[prefix/]AWSLogs/`), or a folder laid out as
 /// CloudTrail writes to S3 (`AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/`), or
-/// any folder of log files, gzipped or not. Exit status 2 when any input could not be ingested
-/// completely: it is reported, kept in the `rejects` table, and retried on the next run.
+/// any folder of log files, gzipped or not. In an `AWSLogs/` tree only the `CloudTrail*` folders
+/// are read: other services' logs, and files beside the tree, are skipped and counted.
+///
+/// --since and --until select delivery days (keys carry the day a file was delivered); objects
+/// delivered the day after --until are read too, since they hold that day's last events. The
+/// lake is created if missing. Exit status 2 when any input could not be ingested completely:
+/// it is reported, kept in the `rejects` table, and retried on the next run.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// `s3://bucket/prefix/`, or a folder (or single file) of CloudTrail log files.
     source: String,
-    /// The lake: a folder (created if missing) or `s3://bucket/prefix/`.
-    #[arg(long)]
-    lake: String,
-    /// First day to read (2024-03-01, or 30d for 30 days ago). Keys carry the delivery day.
-    #[arg(long, value_name = "DAY")]
-    since: Option<String>,
-    /// Last day of events to read; objects delivered the day after are read too, since they
-    /// hold that day's last events.
-    #[arg(long, value_name = "DAY")]
-    until: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    period: PeriodArgs,
     /// Only these accounts (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     accounts: Vec<String>,
@@ -51,8 +49,6 @@ pub struct IngestArgs {
     /// S3 list requests and downloads in flight; memory holds at most this many objects.
     #[arg(long, default_value_t = 16)]
     download_concurrency: usize,
-    #[command(flatten)]
-    s3: S3Args,
     /// Decoding threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -93,9 +89,10 @@ fn parse_shard(text: &str) -> std::result::Result<(u32, u32), String> {
 
 /// The selection the flags ask for.
 fn selection(args: &IngestArgs) -> Result<Selection> {
+    let (since, until) = args.period.days()?;
     Ok(Selection {
-        since: day_arg(args.since.as_deref())?,
-        until: day_arg(args.until.as_deref())?,
+        since,
+        until,
         accounts: args.accounts.clone(),
         regions: args.regions.clone(),
         shard: args.shard,
@@ -107,8 +104,8 @@ pub fn run(args: IngestArgs) -> Result<u8> {
     let runtime = query_runtime()?;
     let handle = runtime.handle();
     let selection = selection(&args)?;
-    let s3 = S3Access::new(&args.s3, handle);
-    let lake = s3.writable_lake(&LakeLocation::parse(&args.lake)?)?;
+    let s3 = S3Access::new(&args.lake.s3, handle);
+    let lake = s3.writable_lake(&args.lake.location()?)?;
     let source: Box<dyn Source> = match S3Url::parse(&args.source) {
         Some(url) => Box::new(S3Source::new(
             url?,
@@ -119,7 +116,7 @@ pub fn run(args: IngestArgs) -> Result<u8> {
         )),
         None => Box::new(LocalSource::new(Path::new(&args.source)).map_err(|err| {
             Error::Usage(format!(
-                "cannot read the source folder {}: {err}",
+                "cannot read the source folder {}: {err}; give an existing folder or s3://bucket/prefix/",
                 args.source
             ))
         })?),
@@ -142,7 +139,7 @@ pub fn run(args: IngestArgs) -> Result<u8> {
         let mut value = serde_json::to_value(&summary).expect("a summary always serializes");
         value["elapsed_seconds"] = summary.elapsed.as_secs_f64().into();
         value["peak_memory_bytes"] = peak_memory().into();
-        println!("{value}");
+        print_out(&format!("{value}\n"))?;
     }
     Ok(if summary.is_clean() {
         EXIT_OK
@@ -169,6 +166,24 @@ fn report(summary: &IngestSummary) {
         skipped.push(format!(
             "{} aggregated-event files",
             thousands(summary.aggregated)
+        ));
+    }
+    if summary.other_services > 0 {
+        skipped.push(format!(
+            "{} other services' log files",
+            thousands(summary.other_services)
+        ));
+    }
+    if summary.outside_logs > 0 {
+        skipped.push(format!(
+            "{} files outside AWSLogs/",
+            thousands(summary.outside_logs)
+        ));
+    }
+    if summary.skipped_folders > 0 {
+        skipped.push(format!(
+            "{} folders of other logs (not listed)",
+            thousands(summary.skipped_folders)
         ));
     }
     if summary.ignored > 0 {

@@ -4,11 +4,11 @@
 //! Exit codes: 0 success; 1 findings at or above the chosen severity (detect and report);
 //! 2 error, including an ingest that left any input incomplete.
 
-mod aws;
 mod compact;
 mod ddl;
 mod demo;
 mod detect;
+mod flags;
 mod generate;
 mod ingest;
 mod progress;
@@ -95,30 +95,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn is_broken_pipe(err: &crate::error::Error) -> bool {
-    matches!(err, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+fn is_broken_pipe(err: &trailq::error::Error) -> bool {
+    matches!(err, trailq::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// `--fail-on`: low, medium or high.
-fn parse_severity(text: &str) -> std::result::Result<crate::detect::Severity, String> {
-    crate::detect::Severity::parse(text).ok_or_else(|| format!("`{text}`: use low, medium or high"))
-}
-
-/// A `--since`/`--until` day (`2024-03-01`, `30d`, ...), as days since 1970-01-01.
-fn day_arg(value: Option<&str>) -> crate::error::Result<Option<i32>> {
-    let now = chrono::Utc::now();
-    value
-        .map(|v| crate::sql::params::parse_when(v, now).map(crate::record::time::day_of))
-        .transpose()
-        .map_err(crate::error::Error::Usage)
+fn parse_severity(text: &str) -> std::result::Result<trailq::detect::Severity, String> {
+    trailq::detect::Severity::parse(text)
+        .ok_or_else(|| format!("`{text}`: use low, medium or high"))
 }
 
 /// The async runtime the query engine and S3 requests run on.
-fn query_runtime() -> crate::error::Result<tokio::runtime::Runtime> {
+fn query_runtime() -> trailq::error::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| crate::error::Error::Usage(format!("cannot start the query runtime: {err}")))
+        .map_err(|err| {
+            trailq::error::Error::Resources(format!("cannot start the query runtime: {err}"))
+        })
+}
+
+/// Writes `text` to stdout. A reader that closed the pipe (`| head`) makes it fail with a
+/// broken pipe, which `main` takes as the end of the command, not as an error.
+fn print_out(text: &str) -> trailq::error::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|err| trailq::error::Error::io(std::path::Path::new("<stdout>"), err))
 }
 
 /// "3 rows in 0.041 s", for stderr after a query.

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::ingest::Progress;
+use trailq::ingest::Progress;
 
 /// A byte-based progress bar, hidden when stderr is not a terminal.
 pub struct Bar {

@@ -7,19 +7,18 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Args;
 
-use super::aws::S3Args;
-use super::{EXIT_OK, query_runtime, rows_in};
-use crate::error::{Error, Result};
-use crate::lake::LakeLocation;
-use crate::sql::canned::{self, CannedQuery};
-use crate::sql::functions::FUNCTIONS;
-use crate::sql::output::{self, Format};
-use crate::sql::params::{bind, bind_text, parse_assignment};
-use crate::sql::{execute, open_session};
+use super::flags::{LakeArgs, S3Access};
+use super::{EXIT_OK, peak_memory, query_runtime, rows_in};
+use trailq::error::{Error, Result};
+use trailq::sql::canned::{self, CannedQuery};
+use trailq::sql::functions::FUNCTIONS;
+use trailq::sql::output::{self, Format, OutputOptions};
+use trailq::sql::params::{bind, bind_text, parse_assignment};
+use trailq::sql::{execute_stream, open_session};
 
 /// Run SQL over the lake: ad hoc, from a file, or a canned investigation by name.
 ///
-/// Tables: events, insights, rejects (partitioned by event_date). Column names are CloudTrail's
+/// Tables: events, insights, findings, rejects (all but rejects partitioned by event_date). Column names are CloudTrail's
 /// in lower case (eventname, useridentity.arn); JSON payloads are read with json_get_str(col,
 /// 'key', ...) and friends; `--functions` lists trailq's own. Results go to stdout, timing to
 /// stderr.
@@ -27,9 +26,8 @@ use crate::sql::{execute, open_session};
 pub struct QueryArgs {
     /// SQL text, or the name of a canned query (see --list).
     query: Option<String>,
-    /// The lake to query: a folder or `s3://bucket/prefix/`.
-    #[arg(long, required_unless_present_any = ["list", "functions"])]
-    lake: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// Read the SQL from a file (a header declares its parameters, as in queries/).
     #[arg(long, conflicts_with = "query")]
     file: Option<PathBuf>,
@@ -40,20 +38,22 @@ pub struct QueryArgs {
     /// Output format [default: table on a terminal, csv otherwise].
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// File to write (needed for --format parquet).
-    #[arg(long)]
+    /// Write the result to this file instead of stdout (any format). It appears whole, when
+    /// the query has finished.
+    #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Widest cell in table output, in characters.
     #[arg(long, default_value_t = 48)]
     max_width: usize,
-    /// List the canned queries.
+    /// Rows the table format shows; the other formats write every row as it arrives.
+    #[arg(long, default_value_t = 1000)]
+    max_rows: usize,
+    /// List the canned queries (no lake needed).
     #[arg(long)]
     list: bool,
-    /// List trailq's SQL functions.
+    /// List trailq's SQL functions (no lake needed).
     #[arg(long)]
     functions: bool,
-    #[command(flatten)]
-    s3: S3Args,
 }
 
 /// Runs the query command.
@@ -93,37 +93,94 @@ pub fn run(args: QueryArgs) -> Result<u8> {
         .map_err(out)?;
         return Ok(EXIT_OK);
     }
+    drop(stdout);
     let (sql, canned) = resolve(&args)?;
-    let lake = LakeLocation::parse(args.lake.as_deref().expect("clap requires --lake"))?;
-    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Csv
-    });
+    let lake_args = &args.lake;
+    let lake = lake_args.location()?;
+    let terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let format = args
+        .format
+        .unwrap_or(if terminal { Format::Table } else { Format::Csv });
+    if format == Format::Parquet && args.output.is_none() {
+        return Err(Error::Usage(
+            "--format parquet writes a file: add --output FILE.parquet".into(),
+        ));
+    }
+    let options = OutputOptions {
+        format,
+        max_width: args.max_width,
+        max_rows: args.max_rows,
+    };
     let runtime = query_runtime()?;
-    let s3 = super::aws::S3Access::new(&args.s3, runtime.handle());
+    let s3 = S3Access::new(&lake_args.s3, runtime.handle());
     let s3_config = s3.for_lake(&lake);
     let started = Instant::now();
-    let (schema, batches) = runtime.block_on(async {
+    let target = Target::open(args.output.as_deref())?;
+    let written = runtime.block_on(async {
         let ctx = open_session(&lake, s3_config).await?;
         let params = match &canned {
             Some(query) => bind(&query.params, &args.params, Utc::now())?,
             None => bind_text(&args.params),
         };
-        execute(&ctx, &sql, params).await
-    })?;
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    output::write(
-        format,
-        &schema,
-        &batches,
-        &mut stdout,
-        args.output.as_deref(),
-        args.max_width,
-    )?;
-    stdout.flush().map_err(out)?;
-    log::info!("{}", rows_in(rows, started));
+        let stream = execute_stream(&ctx, &sql, params).await?;
+        let (out, destination) = target.writer()?;
+        output::write_stream(stream, out, &destination, options).await
+    });
+    let written = target.finish(written)?;
+    log::info!("{}", rows_in(written.rows, started));
+    if let Some(peak) = peak_memory() {
+        log::debug!("peak memory {} MB", peak / 1_000_000);
+    }
+    if written.shown < written.rows {
+        log::info!(
+            "showing the first {} rows (--max-rows); --format csv or --output FILE writes them all",
+            written.shown
+        );
+    }
     Ok(EXIT_OK)
+}
+
+/// Where a result goes: stdout, or a file that appears whole once the result is complete (it is
+/// written beside itself first, and removed if the query fails).
+struct Target {
+    file: Option<(PathBuf, PathBuf)>,
+}
+
+impl Target {
+    fn open(output: Option<&std::path::Path>) -> Result<Self> {
+        let file = output.map(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let partial = path.with_file_name(format!(".{name}.trailq-partial"));
+            (path.to_path_buf(), partial)
+        });
+        Ok(Self { file })
+    }
+
+    fn writer(&self) -> Result<(Box<dyn Write + Send>, PathBuf)> {
+        match &self.file {
+            None => Ok((Box::new(std::io::stdout()), PathBuf::from("<stdout>"))),
+            Some((path, partial)) => {
+                let file = std::fs::File::create(partial).map_err(|err| Error::io(path, err))?;
+                Ok((Box::new(std::io::BufWriter::new(file)), path.clone()))
+            }
+        }
+    }
+
+    fn finish<T>(&self, result: Result<T>) -> Result<T> {
+        let Some((path, partial)) = &self.file else {
+            return result;
+        };
+        match result {
+            Ok(value) => {
+                std::fs::rename(partial, path).map_err(|err| Error::io(path, err))?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(partial);
+                Err(err)
+            }
+        }
+    }
 }
 
 /// The SQL to run, and its canned header when it has one.

@@ -6,32 +6,26 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 
-use super::aws::{S3Access, S3Args};
+use super::flags::{LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
-use crate::detect::Severity;
-use crate::error::{Error, Result};
-use crate::lake::{Lake, LakeLocation};
-use crate::report::{self, gather::ReportRequest};
-use crate::sql::open_session;
-use crate::sql::params::parse_when;
+use trailq::detect::Severity;
+use trailq::error::{Error, Result};
+use trailq::report::{self, gather::ReportRequest};
+use trailq::sql::open_session;
 
 /// Write the report people read in the morning: headline counts against the previous period,
 /// the detectors' findings with charts, the canned detection queries, data health, and the top
 /// principals, APIs and error codes.
 ///
-/// Run `trailq detect` first: the report reads its findings from the lake. Exit status 1 when a
+/// Run `trailq detect` first: the report reads its findings from the lake. The period is
+/// --since (default: 24h ago) to --until (exclusive; default: now). Exit status 1 when a
 /// finding (or detection query with rows) is at or above --fail-on, 2 on error.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The lake: a folder or `s3://bucket/prefix/`.
-    #[arg(long)]
-    lake: String,
-    /// Start of the period (24h, 7d, 2024-03-01, or a full time).
-    #[arg(long, default_value = "24h")]
-    since: String,
-    /// End of the period (exclusive) [default: now].
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    period: PeriodArgs,
     /// html (one self-contained file), md (for tickets and chat) or json (for a SIEM).
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     format: ReportFormat,
@@ -47,9 +41,10 @@ pub struct ReportArgs {
     /// Leave out the canned detection queries.
     #[arg(long)]
     no_queries: bool,
-    #[command(flatten)]
-    s3: S3Args,
 }
+
+/// The report's period when --since is not given.
+const DEFAULT_PERIOD_MS: i64 = 24 * 3_600_000;
 
 /// The report's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,22 +60,18 @@ pub enum ReportFormat {
 /// Runs the report command.
 pub fn run(args: ReportArgs) -> Result<u8> {
     let now = Utc::now();
-    let when = |value: &str| parse_when(value, now).map_err(Error::Usage);
-    let since_ms = when(&args.since)?;
-    let until_ms = args
-        .until
-        .as_deref()
-        .map_or(Ok(now.timestamp_millis()), when)?;
+    let until_ms = args.period.until_ms(now)?.unwrap_or(now.timestamp_millis());
+    let since_ms = args
+        .period
+        .since_ms(now)?
+        .unwrap_or(now.timestamp_millis() - DEFAULT_PERIOD_MS);
     if until_ms <= since_ms {
         return Err(Error::Usage("--until must be after --since".into()));
     }
-    let location = LakeLocation::parse(&args.lake)?;
+    let location = args.lake.location()?;
     let runtime = query_runtime()?;
-    let s3 = S3Access::new(&args.s3, runtime.handle());
-    let lake = match &location {
-        LakeLocation::Local(path) => Lake::open(path)?,
-        LakeLocation::S3(_) => s3.writable_lake(&location)?,
-    };
+    let s3 = S3Access::new(&args.lake.s3, runtime.handle());
+    let lake = s3.existing_lake(&location)?;
     let s3_config = s3.for_lake(&location);
     let started = std::time::Instant::now();
     let report = runtime.block_on(async {

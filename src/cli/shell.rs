@@ -1,7 +1,6 @@
 //! `trailq shell`: interactive SQL over the lake.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
@@ -9,10 +8,14 @@ use datafusion::prelude::SessionContext;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::{EXIT_OK, query_runtime, rows_in};
-use crate::error::{Error, Result};
-use crate::sql::output::{self, Format};
-use crate::sql::{execute, open_session};
+use super::flags::{LakeArgs, S3Access};
+use super::{EXIT_OK, print_out, query_runtime, rows_in};
+use trailq::error::{Error, Result};
+use trailq::sql::output::{self, Format, OutputOptions};
+use trailq::sql::{execute_stream, open_session};
+
+/// Rows a result shows in the shell.
+const SHOWN_ROWS: usize = 1000;
 
 const HELP: &str = "\
 Statements end with `;` and may span lines.
@@ -24,29 +27,26 @@ Statements end with `;` and may span lines.
 /// Interactive SQL over the lake, with line editing and history.
 #[derive(Debug, Args)]
 pub struct ShellArgs {
-    /// The lake to query: a folder or `s3://bucket/prefix/`.
-    #[arg(long)]
-    lake: String,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// Widest cell in table output, in characters.
     #[arg(long, default_value_t = 48)]
     max_width: usize,
-    #[command(flatten)]
-    s3: super::aws::S3Args,
 }
 
 /// Runs the shell until `\q` or end of input.
 pub fn run(args: ShellArgs) -> Result<u8> {
     let runtime = query_runtime()?;
-    let location = crate::lake::LakeLocation::parse(&args.lake)?;
-    let s3 = super::aws::S3Access::new(&args.s3, runtime.handle());
+    let location = args.lake.location()?;
+    let s3 = S3Access::new(&args.lake.s3, runtime.handle());
     let ctx = runtime.block_on(open_session(&location, s3.for_lake(&location)))?;
     let mut editor = DefaultEditor::new()
-        .map_err(|err| Error::Usage(format!("cannot start the line editor: {err}")))?;
+        .map_err(|err| Error::Resources(format!("cannot start the line editor: {err}")))?;
     let history = history_file();
     if let Some(history) = &history {
         let _ = editor.load_history(history);
     }
-    eprintln!("trailq shell on {}: \\? for help, \\q to quit", args.lake);
+    eprintln!("trailq shell on {location}: \\? for help, \\q to quit");
     let mut statement = String::new();
     loop {
         let prompt = if statement.is_empty() {
@@ -61,7 +61,7 @@ pub fn run(args: ShellArgs) -> Result<u8> {
                 continue;
             }
             Err(ReadlineError::Eof) => break,
-            Err(err) => return Err(Error::Usage(format!("cannot read input: {err}"))),
+            Err(err) => return Err(Error::Resources(format!("cannot read input: {err}"))),
         };
         let trimmed = line.trim();
         if statement.is_empty() && trimmed.starts_with('\\') {
@@ -121,19 +121,28 @@ fn run_sql(
     max_width: usize,
 ) -> Result<()> {
     let started = Instant::now();
-    let (schema, batches) = runtime.block_on(execute(ctx, sql, Default::default()))?;
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut stdout = std::io::stdout().lock();
-    output::write(
-        Format::Table,
-        &schema,
-        &batches,
-        &mut stdout,
-        None,
+    let options = OutputOptions {
+        format: Format::Table,
         max_width,
-    )?;
-    let _ = stdout.flush();
-    eprintln!("{}", rows_in(rows, started));
+        max_rows: SHOWN_ROWS,
+    };
+    let written = runtime.block_on(async {
+        let stream = execute_stream(ctx, sql, Default::default()).await?;
+        output::write_stream(
+            stream,
+            Box::new(std::io::stdout()),
+            Path::new("<stdout>"),
+            options,
+        )
+        .await
+    })?;
+    eprintln!("{}", rows_in(written.rows, started));
+    if written.shown < written.rows {
+        eprintln!(
+            "(the first {} shown; `trailq query --output FILE` writes them all)",
+            written.shown
+        );
+    }
     Ok(())
 }
 
@@ -160,11 +169,14 @@ fn command(
             run_sql(runtime, ctx, &format!("DESCRIBE {table}"), max_width)?
         }
         (Some("\\f"), _) => {
-            for function in crate::sql::functions::FUNCTIONS {
-                println!("{}\n    {}", function.signature, function.description);
+            for function in trailq::sql::functions::FUNCTIONS {
+                print_out(&format!(
+                    "{}\n    {}\n",
+                    function.signature, function.description
+                ))?;
             }
         }
-        (Some("\\?") | Some("\\h"), _) => println!("{HELP}"),
+        (Some("\\?") | Some("\\h"), _) => print_out(&format!("{HELP}\n"))?,
         (Some(other), _) => {
             return Err(Error::Usage(format!(
                 "unknown command {other}; \\? lists them"

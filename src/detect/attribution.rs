@@ -139,7 +139,7 @@ pub async fn attribute(
             let attributions = ATTRIBUTES
                 .iter()
                 .map(|attribute| Attribution {
-                    attribute,
+                    attribute: attribute.to_string(),
                     insight: top(&tally.insight, attribute, insight_minutes),
                     baseline: top(&tally.baseline, attribute, baseline_minutes),
                 })

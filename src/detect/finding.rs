@@ -2,55 +2,24 @@
 //! `sharedEventID`, with AWS's statistics and attributions, plus trailq's own details (detector,
 //! severity, the rule's numbers, the source files of the events involved).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::rate::Episode;
+pub use crate::record::finding::Severity;
+use crate::record::finding::{FindingRow, Subject};
 use crate::record::time::format_time;
 
-/// How urgent a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth a look.
-    Low,
-    /// Look today.
-    Medium,
-    /// Look now.
-    High,
-}
-
-impl Severity {
-    /// `low`, `medium` or `high`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-
-    /// Parses `low`, `medium` or `high`.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "low" => Some(Severity::Low),
-            "medium" => Some(Severity::Medium),
-            "high" => Some(Severity::High),
-            _ => None,
-        }
-    }
-
-    /// From how far the insight rate is above the baseline rate.
-    pub fn from_ratio(insight: f64, baseline: f64, minutes: i64) -> Self {
-        let ratio = insight / baseline.max(1.0 / minutes.max(1) as f64).max(0.01);
-        if ratio >= 1000.0 {
-            Severity::High
-        } else if ratio >= 50.0 {
-            Severity::Medium
-        } else {
-            Severity::Low
-        }
+/// How urgent a rate insight is, from how far its rate is above the baseline rate.
+pub fn severity_of_ratio(insight: f64, baseline: f64, minutes: i64) -> Severity {
+    let ratio = insight / baseline.max(1.0 / minutes.max(1) as f64).max(0.01);
+    if ratio >= 1000.0 {
+        Severity::High
+    } else if ratio >= 50.0 {
+        Severity::Medium
+    } else {
+        Severity::Low
     }
 }
 
@@ -92,12 +61,20 @@ impl Candidate {
     /// column: `{"filter": SQL, "keys": [[column expression, value], ...]}`. The report draws
     /// the series' chart from it (values are bound as parameters, never pasted).
     pub fn subject_json(&self) -> String {
-        json!({ "filter": self.filter, "keys": self.subject }).to_string()
+        let subject = Subject {
+            filter: self.filter.to_string(),
+            keys: self
+                .subject
+                .iter()
+                .map(|(expr, value)| (expr.to_string(), value.clone()))
+                .collect(),
+        };
+        serde_json::to_string(&subject).expect("a subject serializes")
     }
 }
 
 /// One attribution value and its per-minute average.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Share {
     /// The value (`"null"` for no error code).
     pub value: String,
@@ -106,10 +83,10 @@ pub struct Share {
 }
 
 /// The top values of one attribute during the insight and in its baseline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
     /// `userIdentityArn`, `userAgent` or `errorCode`.
-    pub attribute: &'static str,
+    pub attribute: String,
     /// Top 5 during the insight.
     pub insight: Vec<Share>,
     /// Top 5 in the baseline.
@@ -170,6 +147,51 @@ impl Finding {
     /// Whether the insight had ended by the watermark.
     pub fn is_closed(&self) -> bool {
         self.candidate.episode.end.is_some()
+    }
+
+    /// The findings table's rows: the Start record, and the End record once the insight is over.
+    pub fn rows(&self) -> Vec<FindingRow> {
+        let c = &self.candidate;
+        self.records()
+            .into_iter()
+            .map(|record| {
+                let statistics = &record["insightDetails"]["insightContext"]["statistics"];
+                let number = |v: &Value| v.as_f64().expect("records hold numeric statistics");
+                FindingRow {
+                    eventid: record["eventID"].as_str().expect("an id").to_string(),
+                    sharedeventid: self.shared_id(),
+                    eventtime: record["eventTime"]
+                        .as_str()
+                        .and_then(crate::record::time::parse_time)
+                        .expect("records hold their time"),
+                    state: record["insightDetails"]["state"]
+                        .as_str()
+                        .expect("a state")
+                        .to_string(),
+                    detector: c.detector.to_string(),
+                    insighttype: c.insight_type.to_string(),
+                    severity: c.severity,
+                    recipientaccountid: c.account.clone(),
+                    awsregion: c.region.clone(),
+                    eventsource: c.event_source.clone(),
+                    eventname: c.event_name.clone(),
+                    errorcode: c.error_code.clone(),
+                    principal: c.principal.clone(),
+                    metric: c.metric.map(String::from),
+                    baselineaverage: number(&statistics["baseline"]["average"]),
+                    insightaverage: number(&statistics["insight"]["average"]),
+                    insightduration: self.duration(),
+                    baselineduration: c.episode.baseline_minutes,
+                    starttime: c.episode.start * 60_000,
+                    endtime: c.episode.end.map(|end| end * 60_000),
+                    eventcount: c.episode.total,
+                    reason: c.reason.clone(),
+                    sourcefiles: self.source_files.clone(),
+                    record: record.to_string(),
+                    subject: c.subject_json(),
+                }
+            })
+            .collect()
     }
 
     /// The Start record, and the End record once the insight has ended.

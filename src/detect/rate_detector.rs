@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::finding::Severity;
+use super::finding::severity_of_ratio;
 use super::rate::{Episode, RateParams, judge};
 use super::registry::{Detector, ParamSpec, Params};
 use super::series::{self, Series, SeriesQuery};
@@ -230,7 +230,7 @@ pub fn candidate(
     Candidate {
         detector: detector.name(),
         insight_type: detector.insight_type(),
-        severity: Severity::from_ratio(
+        severity: severity_of_ratio(
             episode.start_count,
             episode.baseline_average,
             episode.baseline_minutes,

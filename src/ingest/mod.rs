@@ -23,7 +23,7 @@ use self::worker::{Shared, Worker, WorkerOutput};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
 use crate::lake::{
-    Lake, Manifest, OutputEntry, SourceStatus, Transaction, commit, new_txid, recover,
+    Lake, Manifest, OutputEntry, SourceStatus, Table, Transaction, commit, new_txid, recover,
 };
 use crate::sink::{Partition, TakenPartition};
 use crate::source::{Route, Selection, Source, SourceObject};
@@ -90,6 +90,13 @@ pub struct IngestSummary {
     pub digests: u64,
     /// `CloudTrail-Aggregated` objects skipped (not mapped yet).
     pub aggregated: u64,
+    /// Other services' log files under `AWSLogs/` skipped (ELB, VPC flow logs, Config, ...).
+    pub other_services: u64,
+    /// Files beside the source's `AWSLogs/` tree skipped (a README, a manifest, ...).
+    pub outside_logs: u64,
+    /// Folders never listed: other services' under `AWSLogs/<account>/`, and beside `AWSLogs/`
+    /// (S3 only; a local folder is walked, and its files counted above).
+    pub skipped_folders: u64,
     /// Hidden files skipped.
     pub ignored: u64,
     /// Objects outside `--since`/`--until`, `--accounts`, `--regions` or `--shard`.
@@ -153,7 +160,9 @@ pub fn ingest(
         .num_threads(options.threads.max(1))
         .thread_name(|i| format!("trailq-ingest-{i}"))
         .build()
-        .map_err(|err| Error::Usage(format!("cannot start {} threads: {err}", options.threads)))?;
+        .map_err(|err| {
+            Error::Resources(format!("cannot start {} threads: {err}", options.threads))
+        })?;
     for chunk in transactions(&plan, options.commit_every) {
         source.prefetch(chunk);
         let (transaction, stats) =
@@ -175,6 +184,7 @@ fn plan(
 ) -> Vec<SourceObject> {
     let listing = source.list();
     summary.ignored = listing.ignored;
+    summary.skipped_folders = listing.skipped_folders;
     for error in listing.errors {
         summary.failed += 1;
         summary.failures.push(Failure {
@@ -192,6 +202,8 @@ fn plan(
         match object.route {
             Route::Digest => summary.digests += 1,
             Route::Aggregated => summary.aggregated += 1,
+            Route::OtherService => summary.other_services += 1,
+            Route::OutsideLogs => summary.outside_logs += 1,
             Route::Events | Route::Insights => {
                 let done = manifest.source(&object.key).is_some_and(|state| {
                     state.status == SourceStatus::Ingested
@@ -208,6 +220,15 @@ fn plan(
     }
     plan.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.key.cmp(&b.key)));
     plan
+}
+
+/// The table a route's records go to; `None` for what holds no events to ingest.
+fn table_of(route: Route) -> Option<Table> {
+    match route {
+        Route::Events => Some(Table::Events),
+        Route::Insights => Some(Table::Insights),
+        Route::Digest | Route::Aggregated | Route::OtherService | Route::OutsideLogs => None,
+    }
 }
 
 /// Splits the plan into runs of about `bytes` input bytes each.
@@ -264,10 +285,7 @@ fn run_transaction(
             while !stop.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(object) = objects.get(i) else { break };
-                let table = object
-                    .route
-                    .table()
-                    .expect("the plan holds only tables' objects");
+                let table = table_of(object.route).expect("the plan holds only tables' objects");
                 worker.process(object, table)?;
             }
             Ok(worker.finish())
@@ -372,7 +390,7 @@ impl IngestSummary {
         for output in &transaction.outputs {
             self.files_written += 1;
             self.bytes_written += output.bytes;
-            if !output.path.starts_with(crate::lake::REJECTS) {
+            if !output.path.starts_with(Table::Rejects.name()) {
                 self.events += output.rows;
             }
         }

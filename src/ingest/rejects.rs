@@ -13,7 +13,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, OutputEntry, REJECTS};
+use crate::lake::{Lake, OutputEntry, Table};
 use crate::record::schema::rejects_schema;
 use crate::sink::write_batches;
 
@@ -44,7 +44,7 @@ fn reject_key(source: &str, index: Option<u64>, reason: &str) -> u128 {
 /// Keys of the rejects already in the lake.
 fn existing_keys(lake: &Lake) -> Result<HashSet<u128>> {
     let mut keys = HashSet::new();
-    for path in lake.parquet_files(REJECTS)? {
+    for path in lake.parquet_files(Table::Rejects.name())? {
         let file = lake.open_file(&path)?;
         let path = std::path::PathBuf::from(lake.display()).join(&path);
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -109,7 +109,7 @@ pub fn stage_rejects(
             Arc::new(StringArray::from(vec![txid; rows])),
         ],
     )?;
-    let path = format!("{REJECTS}/part-{txid}.parquet");
+    let path = format!("{}/part-{txid}.parquet", Table::Rejects);
     let bytes = write_batches(&lake.staging_dir(txid).join(&path), &schema, vec![batch])?;
     Ok(Some(OutputEntry {
         path,

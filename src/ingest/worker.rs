@@ -9,11 +9,12 @@ use super::dedupe::{Dedupe, dedupe_key};
 use super::rejects::Reject;
 use crate::decode::{self, DecodeLimits, RecordSplitter};
 use crate::error::Result;
+use crate::lake::Table;
 use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
 use crate::record::parse_record;
 use crate::record::time::day_of;
 use crate::sink::{LAYOUT, Partition, PartitionBuffers, TakenPartition, write_sorted};
-use crate::source::{Source, SourceObject, Table};
+use crate::source::{Source, SourceObject};
 
 /// What every worker of a transaction shares.
 pub struct Shared<'a> {

@@ -13,10 +13,12 @@
 //! A lake can also live under an S3 prefix (`remote.rs`): the same layout, with staging done in
 //! a local scratch directory and the commit made by a conditional put.
 
+mod catalog;
 mod commit;
 mod manifest;
 mod remote;
 
+pub use catalog::Table;
 pub use commit::{commit, recover};
 pub use manifest::{
     LOG_DIR, Manifest, OutputEntry, SourceEntry, SourceStatus, Transaction, live_files,
@@ -34,7 +36,6 @@ use parquet::file::reader::{ChunkReader, Length};
 use crate::error::{Error, Result};
 use crate::record::time::format_day;
 use crate::s3::S3Url;
-use crate::source::Table;
 
 /// A new transaction id: the UTC time and a random suffix (also the staging folder's name).
 pub fn new_txid() -> String {
@@ -107,9 +108,6 @@ impl ChunkReader for LakeFile {
         }
     }
 }
-
-/// The directory name of the rejects table.
-pub const REJECTS: &str = "rejects";
 
 /// A lake: a local directory, or an S3 prefix with a local scratch directory for staging.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
-//! The CloudTrail record model: the table schema, parsing a record, building Arrow batches, and
-//! rebuilding the original JSON from a row.
+//! The CloudTrail record model: the table schemas, parsing a record, building Arrow batches,
+//! rebuilding the original JSON from a row, and the findings table's typed row.
 
 mod batch;
+pub mod finding;
 mod parse;
 pub mod principal;
 mod rebuild;

@@ -102,7 +102,8 @@ const USER_IDENTITY_MEMBERS: &[Field] = &[
     f("invokedByDelegate", Struct(&[f("accountId", Str)])),
 ];
 
-/// The fields of a CloudTrail record (CLOUDTRAIL.md section 2), in column order.
+/// The fields of a CloudTrail record (the CloudTrail User Guide's record contents), in column
+/// order.
 pub const RECORD: &[Field] = &[
     f("eventVersion", Str),
     f("userIdentity", Struct(USER_IDENTITY_MEMBERS)),

@@ -10,16 +10,18 @@ use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
     BySeverity, Change, Chart, DetectionResult, FindingReport, Freshness, Headline, Health, Period,
     Ranked, RejectGroup, Report, Tops,
 };
-use crate::detect::Severity;
-use crate::error::Result;
+use crate::detect::{Attribution, Severity};
+use crate::error::{Error, Result};
 use crate::lake::{Lake, Manifest, SourceStatus};
-use crate::record::time::{format_time, parse_time};
+use crate::record::finding::{FindingRow, Subject, finding_rows};
+use crate::record::time::format_time;
 use crate::sql::time_range as range;
 use crate::sql::{canned, execute, params::bind};
 
@@ -49,13 +51,13 @@ pub struct ReportRequest<'a> {
     pub now: DateTime<Utc>,
 }
 
-async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+async fn rows_of(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(execute(ctx, sql, HashMap::new()).await?.1)
 }
 
 /// The first column of the first row as a number.
 async fn number(ctx: &SessionContext, sql: &str) -> Result<Vec<u64>> {
-    let batches = rows(ctx, sql).await?;
+    let batches = rows_of(ctx, sql).await?;
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(Vec::new());
     };
@@ -106,7 +108,7 @@ async fn ranked(
          GROUP BY 1 ORDER BY n DESC, value LIMIT {TOP}",
         range(from, to)
     );
-    Ok(text_rows(&rows(ctx, &sql).await?)?
+    Ok(text_rows(&rows_of(ctx, &sql).await?)?
         .into_iter()
         .map(|row| Ranked {
             value: row[0].clone(),
@@ -191,7 +193,7 @@ async fn severities(ctx: &SessionContext, from: i64, to: i64) -> Result<BySeveri
         format_time(to)
     );
     let mut counts = BySeverity::default();
-    for row in text_rows(&rows(ctx, &sql).await?)? {
+    for row in text_rows(&rows_of(ctx, &sql).await?)? {
         let n: u64 = row[1].parse().unwrap_or(0);
         match Severity::parse(&row[0]) {
             Some(Severity::High) => counts.high += n,
@@ -203,81 +205,86 @@ async fn severities(ctx: &SessionContext, from: i64, to: i64) -> Result<BySeveri
     Ok(counts)
 }
 
+/// The part of an Insights-shaped record the report shows that has no column of its own.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InsightRecord {
+    insight_details: InsightDetails,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InsightDetails {
+    insight_context: InsightContext,
+}
+
+#[derive(Deserialize)]
+struct InsightContext {
+    #[serde(default)]
+    attributions: Vec<Attribution>,
+}
+
 /// Detector findings that started in the period, newest first, with their charts.
 async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<FindingReport>> {
     let sql = format!(
-        "SELECT sharedeventid, state, record, subject FROM findings \
-         WHERE starttime >= '{}' AND starttime < '{}' ORDER BY starttime DESC, sharedeventid, state DESC",
+        "SELECT * FROM findings WHERE starttime >= '{}' AND starttime < '{}' \
+         ORDER BY starttime DESC, sharedeventid, state DESC",
         format_time(from),
         format_time(to)
     );
-    let table = text_rows(&rows(ctx, &sql).await?)?;
-    let mut order: Vec<String> = Vec::new();
-    let mut by_id: HashMap<String, (Vec<Value>, Value)> = HashMap::new();
-    for row in table {
-        let record: Value = serde_json::from_str(&row[2]).unwrap_or(Value::Null);
-        let subject: Value = serde_json::from_str(&row[3]).unwrap_or(Value::Null);
-        let entry = by_id.entry(row[0].clone()).or_insert_with(|| {
-            order.push(row[0].clone());
-            (Vec::new(), subject)
-        });
-        entry.0.push(record);
+    let unreadable = |what: String| Error::LakeData(format!("the findings table: {what}"));
+    let mut rows: Vec<FindingRow> = Vec::new();
+    for batch in rows_of(ctx, &sql).await? {
+        rows.extend(finding_rows(&batch).map_err(|err| unreadable(err.to_string()))?);
     }
     let mut out = Vec::new();
-    for id in order {
-        let (mut records, subject) = by_id.remove(&id).expect("listed");
-        records.sort_by_key(|r| r["insightDetails"]["state"] != "Start");
+    for records in rows.chunk_by(|a, b| a.sharedeventid == b.sharedeventid) {
         let start = &records[0];
-        let last = records.last().expect("a Start record");
-        let details = &start["insightDetails"];
-        let trailq = &start["trailqDetails"];
-        let statistics = &last["insightDetails"]["insightContext"]["statistics"];
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let start_time = text(&trailq["startTime"]);
-        let end_time = last["trailqDetails"]["endTime"].as_str().map(String::from);
-        let finding = FindingReport {
-            id,
-            detector: text(&trailq["detector"]),
-            insight_type: text(&details["insightType"]),
-            severity: Severity::parse(&text(&trailq["severity"])).unwrap_or(Severity::Low),
-            account: text(&start["recipientAccountId"]),
-            region: text(&start["awsRegion"]),
-            event_source: text(&details["eventSource"]),
-            event_name: text(&details["eventName"]),
-            error_code: details["errorCode"].as_str().map(String::from),
-            principal: trailq["principal"].as_str().map(String::from),
-            start: start_time.clone(),
-            end: end_time.clone(),
-            duration_minutes: statistics["insightDuration"].as_i64().unwrap_or(0),
-            baseline_average: statistics["baseline"]["average"].as_f64().unwrap_or(0.0),
-            insight_average: statistics["insight"]["average"].as_f64().unwrap_or(0.0),
-            event_count: last["trailqDetails"]["eventCount"].as_f64().unwrap_or(0.0),
-            reason: text(&trailq["reason"]),
-            attributions: details["insightContext"]["attributions"].clone(),
-            source_files: trailq["sourceFiles"]
-                .as_array()
-                .map(|files| files.iter().map(text).collect())
-                .unwrap_or_default(),
-            chart: None,
-            records,
+        let last = records.last().expect("a chunk is never empty");
+        let parse = |row: &FindingRow| {
+            serde_json::from_str::<Value>(&row.record)
+                .map_err(|err| unreadable(format!("record {}: {err}", row.eventid)))
         };
-        let window = parse_time(&start_time).map(|start_ms| {
-            let end_ms = end_time
-                .as_deref()
-                .and_then(parse_time)
-                .unwrap_or(start_ms + 60_000 * finding.duration_minutes.max(1));
-            (start_ms, end_ms)
-        });
+        let details: InsightRecord = serde_json::from_str(&start.record)
+            .map_err(|err| unreadable(format!("record {}: {err}", start.eventid)))?;
+        let subject: Subject = serde_json::from_str(&start.subject)
+            .map_err(|err| unreadable(format!("subject of {}: {err}", start.eventid)))?;
+        let finding = FindingReport {
+            id: start.sharedeventid.clone(),
+            detector: start.detector.clone(),
+            insight_type: start.insighttype.clone(),
+            severity: start.severity,
+            account: start.recipientaccountid.clone(),
+            region: start.awsregion.clone(),
+            event_source: start.eventsource.clone(),
+            event_name: start.eventname.clone(),
+            error_code: start.errorcode.clone(),
+            principal: start.principal.clone(),
+            start: format_time(start.starttime),
+            end: last.endtime.map(format_time),
+            duration_minutes: last.insightduration,
+            baseline_average: last.baselineaverage,
+            insight_average: last.insightaverage,
+            event_count: last.eventcount,
+            reason: start.reason.clone(),
+            attributions: details.insight_details.insight_context.attributions,
+            source_files: start.sourcefiles.clone(),
+            chart: None,
+            records: records.iter().map(parse).collect::<Result<_>>()?,
+        };
+        let window = (
+            start.starttime,
+            last.endtime
+                .unwrap_or(start.starttime + 60_000 * finding.duration_minutes.max(1)),
+        );
         out.push((finding, subject, window));
     }
     // Charts two at a time.
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
     futures::stream::iter(out)
-        .map(|(mut finding, subject, window)| async move {
-            if let Some((start_ms, end_ms)) = window {
-                finding.chart =
-                    chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
-            }
+        .map(|(mut finding, subject, (start_ms, end_ms))| async move {
+            finding.chart =
+                chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
             Ok(finding)
         })
         .buffered(parallel)
@@ -291,25 +298,19 @@ async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Findin
 /// bound as parameters: they come from the data (principal names are attacker-controlled).
 async fn chart(
     ctx: &SessionContext,
-    subject: &Value,
+    subject: &Subject,
     start_ms: i64,
     end_ms: i64,
     baseline: f64,
 ) -> Result<Option<Chart>> {
-    let (Some(filter), Some(keys)) = (subject["filter"].as_str(), subject["keys"].as_array())
-    else {
-        return Ok(None);
-    };
+    let filter = &subject.filter;
     let start = start_ms.div_euclid(60_000);
     let end = end_ms.div_euclid(60_000).max(start + 1);
     let first = start - CHART_BEFORE;
     let last = (end + CHART_BEFORE / 2).min(first + CHART_MAX);
     let mut predicates = Vec::new();
     let mut params = HashMap::new();
-    for (i, key) in keys.iter().enumerate() {
-        let (Some(expr), Some(value)) = (key[0].as_str(), key[1].as_str()) else {
-            return Ok(None);
-        };
+    for (i, (expr, value)) in subject.keys.iter().enumerate() {
         // The expression is one of trailq's own (stored by detect), never user text.
         if !expr
             .chars()
@@ -457,7 +458,7 @@ async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Re
     let mut outstanding: Vec<RejectGroup> = outstanding.into_values().collect();
     outstanding.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
     let rejects = text_rows(
-        &rows(
+        &rows_of(
             ctx,
             &format!(
                 "SELECT reason, count(*) AS n, min(sourcefile) FROM rejects \
@@ -475,7 +476,7 @@ async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Re
     .collect();
     let stale_before = until - STALE_AFTER_HOURS * 3_600_000;
     let freshness = text_rows(
-        &rows(
+        &rows_of(
             ctx,
             &format!(
                 "SELECT recipientaccountid, awsregion, CAST(max(eventtime) AS BIGINT) AS newest FROM events \

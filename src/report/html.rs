@@ -2,8 +2,8 @@
 //! Every value from the data goes through maud's escaping (user agents, request parameters and
 //! user names are attacker-controlled).
 
+use crate::detect::Share;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use serde_json::Value;
 
 use super::{Change, Chart, DetectionResult, FindingReport, Ranked, RejectGroup, Report, rate};
 
@@ -142,12 +142,10 @@ fn chart(chart: &Chart) -> Markup {
     }
 }
 
-fn shares(list: &Value) -> Markup {
+fn shares(list: &[Share]) -> Markup {
     html! {
-        @if let Some(items) = list.as_array() {
-            @for item in items {
-                div { code { (item["value"].as_str().unwrap_or_default()) } " " span.muted { (rate(item["average"].as_f64().unwrap_or(0.0))) } }
-            }
+        @for item in list {
+            div { code { (item.value) } " " span.muted { (rate(item.average)) } }
         }
     }
 }
@@ -172,14 +170,14 @@ fn finding(f: &FindingReport) -> Markup {
                 }
                 @if let Some(c) = &f.chart { div { (chart(c)) } }
             }
-            @if let Some(attributions) = f.attributions.as_array() {
+            @if !f.attributions.is_empty() {
                 table {
                     tr { th { "Attribute" } th { "During the insight" } th { "Baseline" } }
-                    @for a in attributions {
+                    @for a in &f.attributions {
                         tr {
-                            td { (a["attribute"].as_str().unwrap_or_default()) }
-                            td { (shares(&a["insight"])) }
-                            td { (shares(&a["baseline"])) }
+                            td { (a.attribute) }
+                            td { (shares(&a.insight)) }
+                            td { (shares(&a.baseline)) }
                         }
                     }
                 }

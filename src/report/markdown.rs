@@ -147,23 +147,16 @@ pub fn render(report: &Report) -> String {
                 sparkline(chart)
             );
         }
-        for attribution in f.attributions.as_array().into_iter().flatten() {
-            let top: Vec<String> = attribution["insight"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    format!(
-                        "{} ({})",
-                        esc(s["value"].as_str().unwrap_or_default()),
-                        rate(s["average"].as_f64().unwrap_or(0.0))
-                    )
-                })
+        for attribution in &f.attributions {
+            let top: Vec<String> = attribution
+                .insight
+                .iter()
+                .map(|s| format!("{} ({})", esc(&s.value), rate(s.average)))
                 .collect();
             let _ = writeln!(
                 out,
                 "- top {}: {}",
-                esc(attribution["attribute"].as_str().unwrap_or_default()),
+                esc(&attribution.attribute),
                 top.join(", ")
             );
         }

@@ -18,7 +18,7 @@ pub use webhook::notify;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::detect::Severity;
+use crate::detect::{Attribution, Severity};
 
 /// A time span `[since, until)`, as RFC 3339 UTC times.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -135,7 +135,7 @@ pub struct FindingReport {
     /// Why it fired.
     pub reason: String,
     /// The Start record's attributions (top values during the insight and in the baseline).
-    pub attributions: Value,
+    pub attributions: Vec<Attribution>,
     /// Files holding the insight's events.
     pub source_files: Vec<String>,
     /// The rate around the insight.

@@ -63,13 +63,25 @@ pub fn summary(report: &Report, location: Option<&str>) -> Value {
     })
 }
 
+/// `url` without its path and query, which often hold the webhook's secret token.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}/...",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?")
+        ),
+        Err(_) => "the webhook".to_string(),
+    }
+}
+
 /// Posts the summary to `url`, retrying with backoff.
 pub async fn notify(url: &str, report: &Report, location: Option<&str>) -> Result<()> {
     let body = summary(report, location).to_string();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
-        .map_err(|err| Error::Usage(format!("cannot start the HTTP client: {err}")))?;
+        .map_err(|err| Error::Resources(format!("cannot start the HTTP client: {err}")))?;
     let mut delay = Duration::from_millis(500);
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
@@ -99,7 +111,10 @@ pub async fn notify(url: &str, report: &Report, location: Option<&str>) -> Resul
             delay *= 2;
         }
     }
-    Err(Error::Usage(format!(
-        "the webhook did not accept the summary: {last} (the report itself was written)"
-    )))
+    Err(Error::Network {
+        url: redacted(url),
+        message: format!(
+            "the webhook did not accept the summary: {last} (the report itself was written)"
+        ),
+    })
 }

@@ -14,9 +14,12 @@ use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::{S3Config, S3Url, describe_sdk_error};
-use crate::source::{Listing, ListingError, Selection, Source, SourceObject, route};
+use crate::source::{
+    Listing, ListingError, Selection, Source, SourceObject, is_trail_folder, route,
+};
 
-/// Folders under an account that hold no events to ingest: they are not listed.
+/// CloudTrail folders under an account that hold no events to ingest: they are not listed
+/// (nor are other services' folders).
 const SKIPPED_FOLDERS: [&str; 2] = ["CloudTrail-Digest", "CloudTrail-Aggregated"];
 /// Levels of unknown folders searched for an `AWSLogs/` folder below the source prefix; below
 /// them, everything is listed flat.
@@ -63,6 +66,16 @@ enum Level {
     Region(String, String),
     /// Everything below is listed flat.
     Leaf,
+    /// A folder above `AWSLogs/` deeper than the search goes: listed flat, unless an `AWSLogs/`
+    /// tree turns up elsewhere in the source.
+    FreeLeaf,
+}
+
+impl Level {
+    /// Whether the node lies outside any `AWSLogs/` tree.
+    fn is_free(&self) -> bool {
+        matches!(self, Level::Free(_) | Level::FreeLeaf)
+    }
 }
 
 #[derive(Debug)]
@@ -77,6 +90,8 @@ struct Expansion {
     nodes: Vec<Node>,
     objects: Vec<SourceObject>,
     errors: Vec<ListingError>,
+    /// Other services' folders left unlisted.
+    skipped_folders: u64,
 }
 
 impl S3Source {
@@ -140,6 +155,7 @@ impl S3Source {
     async fn list_async(&self) -> Listing {
         let mut listing = Listing::default();
         let mut frontier = vec![self.root()];
+        let mut found_tree = false;
         while !frontier.is_empty() {
             let expansions: Vec<Expansion> = futures::stream::iter(frontier)
                 .map(|node| self.expand(node))
@@ -151,10 +167,20 @@ impl S3Source {
                 frontier.extend(expansion.nodes);
                 listing.objects.extend(expansion.objects);
                 listing.errors.extend(expansion.errors);
+                listing.skipped_folders += expansion.skipped_folders;
+            }
+            // Once an `AWSLogs/` tree is found, only it is read: folders beside it are not
+            // searched further (a shared bucket's other prefixes can hold millions of objects).
+            found_tree |= frontier.iter().any(|node| !node.level.is_free());
+            if found_tree {
+                let before = frontier.len();
+                frontier.retain(|node| !node.level.is_free());
+                listing.skipped_folders += (before - frontier.len()) as u64;
             }
         }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
         listing.errors.sort_by(|a, b| a.key.cmp(&b.key));
+        listing.confine_to_log_tree();
         listing
     }
 
@@ -162,7 +188,7 @@ impl S3Source {
     async fn expand(&self, node: Node) -> Expansion {
         let mut out = Expansion::default();
         match &node.level {
-            Level::Leaf => match self.list_flat(&node.prefix).await {
+            Level::Leaf | Level::FreeLeaf => match self.list_flat(&node.prefix).await {
                 Ok(objects) => out.objects = objects,
                 Err(error) => out.errors.push(error),
             },
@@ -204,8 +230,12 @@ impl S3Source {
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    if let Some(level) = self.child_level(level, &name) {
-                        out.nodes.push(Node { prefix, level });
+                    match self.child_level(level, &name) {
+                        Some(level) => out.nodes.push(Node { prefix, level }),
+                        None if matches!(level, Level::Account(_)) && !is_trail_folder(&name) => {
+                            out.skipped_folders += 1
+                        }
+                        None => {}
                     }
                 }
             }
@@ -218,20 +248,19 @@ impl S3Source {
         match parent {
             Level::Free(_) if name == "AWSLogs" => Some(Level::AwsLogs),
             Level::Free(depth) if *depth < MAX_FREE_DEPTH => Some(Level::Free(depth + 1)),
-            Level::Free(_) => Some(Level::Leaf),
+            Level::Free(_) => Some(Level::FreeLeaf),
             Level::AwsLogs if name.starts_with("o-") => Some(Level::Org),
             Level::AwsLogs | Level::Org => self
                 .selection
                 .admits_account(name)
                 .then(|| Level::Account(name.to_string())),
-            Level::Account(account) => (name.starts_with("CloudTrail")
-                && !SKIPPED_FOLDERS.contains(&name))
-            .then(|| Level::Folder(account.clone())),
+            Level::Account(account) => (is_trail_folder(name) && !SKIPPED_FOLDERS.contains(&name))
+                .then(|| Level::Folder(account.clone())),
             Level::Folder(account) => self
                 .selection
                 .admits_region(account, name)
                 .then(|| Level::Region(account.clone(), name.to_string())),
-            Level::Region(..) | Level::Leaf => None,
+            Level::Region(..) | Level::Leaf | Level::FreeLeaf => None,
         }
     }
 

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
 
+use crate::lake::Table;
 use crate::record::{EventBatchBuilder, Record};
-use crate::source::Table;
 
 /// Rows per Arrow batch while buffering.
 const BATCH_ROWS: usize = 8192;

@@ -3,13 +3,17 @@
 //! ```text
 //! [<prefix>/]AWSLogs/[<org-id>/]<account>/<folder>/<region>/YYYY/MM/DD/<file>
 //! ```
-//! The folder decides the route. Objects outside this layout (any folder of log files) are
-//! events.
+//! The folder decides the route. Log buckets are usually shared by many services, so inside an
+//! `AWSLogs/` tree only the `CloudTrail*` folders are read; every other service folder
+//! (`elasticloadbalancing/`, `vpcflowlogs/`, `Config/`, `GuardDuty/`, ...) is skipped. When a
+//! source holds an `AWSLogs/` tree, only that tree is read: files beside it (a README, a
+//! manifest, S3 access logs under another prefix) are skipped too. A source with no `AWSLogs/`
+//! tree is any folder of log files: every file in it is read as events.
 
 /// Where a log object goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Route {
-    /// `CloudTrail/`, `CloudTrail-NetworkActivity/`, or any file outside the layout.
+    /// `CloudTrail/`, `CloudTrail-NetworkActivity/`, or any file of a source without `AWSLogs/`.
     Events,
     /// `CloudTrail-Insight/`: AWS's own Insights records.
     Insights,
@@ -17,36 +21,10 @@ pub enum Route {
     Digest,
     /// `CloudTrail-Aggregated/`: data-event summaries, a different record shape not yet mapped.
     Aggregated,
-}
-
-impl Route {
-    /// The lake table of a route that holds records.
-    pub fn table(self) -> Option<Table> {
-        match self {
-            Route::Events => Some(Table::Events),
-            Route::Insights => Some(Table::Insights),
-            Route::Digest | Route::Aggregated => None,
-        }
-    }
-}
-
-/// A table of the lake that ingest writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
-    /// Every CloudTrail event.
-    Events,
-    /// CloudTrail Insights records.
-    Insights,
-}
-
-impl Table {
-    /// The table's directory name in the lake.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Events => "events",
-            Table::Insights => "insights",
-        }
-    }
+    /// Under `AWSLogs/` but not in a `CloudTrail*` folder: another service's logs.
+    OtherService,
+    /// Beside the source's `AWSLogs/` tree: not a log file of any trail.
+    OutsideLogs,
 }
 
 /// The parts of a key in the CloudTrail layout.
@@ -70,9 +48,7 @@ pub fn key_parts(key: &str) -> Option<KeyParts<'_>> {
     let at = parts.iter().rposition(|part| *part == "AWSLogs")?;
     let rest = &parts[at + 1..];
     let (org, rest) = match rest {
-        [org, _account, folder, ..]
-            if org.starts_with("o-") && folder.starts_with("CloudTrail") =>
-        {
+        [org, _account, folder, ..] if org.starts_with("o-") && is_trail_folder(folder) => {
             (Some(*org), &rest[1..])
         }
         _ => (None, rest),
@@ -80,7 +56,7 @@ pub fn key_parts(key: &str) -> Option<KeyParts<'_>> {
     let [account, folder, rest @ ..] = rest else {
         return None;
     };
-    if !folder.starts_with("CloudTrail") {
+    if !is_trail_folder(folder) {
         return None;
     }
     // A region segment is followed by at least the file name.
@@ -100,14 +76,27 @@ pub fn key_parts(key: &str) -> Option<KeyParts<'_>> {
     })
 }
 
-/// Routes an object by the CloudTrail folder in its key (`/`-separated path).
+/// Whether a key (an S3 key or a file path) lies inside an `AWSLogs/` tree.
+pub fn in_log_tree(key: &str) -> bool {
+    key.split(['/', '\\']).any(|segment| segment == "AWSLogs")
+}
+
+/// Routes an object by the CloudTrail folder in its key (`/`-separated path). A key outside any
+/// `AWSLogs/` tree is events here; `confine_to_log_tree` re-routes it when its source holds one.
 pub fn route(key: &str) -> Route {
     match key_parts(key).map(|parts| parts.folder) {
         Some("CloudTrail-Insight") => Route::Insights,
         Some("CloudTrail-Digest") => Route::Digest,
         Some("CloudTrail-Aggregated") => Route::Aggregated,
-        _ => Route::Events,
+        Some(_) => Route::Events,
+        None if in_log_tree(key) => Route::OtherService,
+        None => Route::Events,
     }
+}
+
+/// Whether a folder directly under `AWSLogs/[<org-id>/]<account>/` holds CloudTrail logs.
+pub fn is_trail_folder(name: &str) -> bool {
+    name.starts_with("CloudTrail")
 }
 
 /// Which log objects a run reads: delivery days, accounts, regions, and a shard of the
@@ -223,7 +212,19 @@ mod tests {
                 Route::Aggregated,
             ),
             ("exports/cloudtrail/f.json", Route::Events),
-            ("AWSLogs/f.json", Route::Events),
+            (
+                "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2024/03/05/f.log.gz",
+                Route::OtherService,
+            ),
+            (
+                "AWSLogs/o-abc123def4/111122223333/vpcflowlogs/us-east-1/2024/03/05/f.log.gz",
+                Route::OtherService,
+            ),
+            (
+                "AWSLogs/111122223333/Config/ConfigWritabilityCheckFile",
+                Route::OtherService,
+            ),
+            ("AWSLogs/f.json", Route::OtherService),
         ];
         for (key, expected) in cases {
             assert_eq!(route(key), expected, "{key}");

@@ -81,6 +81,7 @@ impl Source for LocalSource {
             }
         }
         listing.ignored = ignored;
+        listing.confine_to_log_tree();
         listing
     }
 

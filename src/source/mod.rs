@@ -3,7 +3,9 @@
 mod layout;
 mod local;
 
-pub use layout::{KeyParts, Route, Selection, Table, key_parts, route, shard_of};
+pub use layout::{
+    KeyParts, Route, Selection, in_log_tree, is_trail_folder, key_parts, route, shard_of,
+};
 pub use local::LocalSource;
 
 use std::io::Read;
@@ -38,8 +40,26 @@ pub struct Listing {
     pub objects: Vec<SourceObject>,
     /// Hidden files (names starting with `.`) passed over.
     pub ignored: u64,
+    /// Folders not listed at all because they cannot hold CloudTrail logs (S3: other services'
+    /// folders under `AWSLogs/<account>/`, and folders beside the `AWSLogs/` tree).
+    pub skipped_folders: u64,
     /// Parts of the source that could not be listed.
     pub errors: Vec<ListingError>,
+}
+
+impl Listing {
+    /// When the listing holds an `AWSLogs/` tree, only that tree is read: objects beside it are
+    /// routed `OutsideLogs`, to be skipped and counted.
+    pub fn confine_to_log_tree(&mut self) {
+        if !self.objects.iter().any(|o| in_log_tree(&o.key)) {
+            return;
+        }
+        for object in &mut self.objects {
+            if !in_log_tree(&object.key) {
+                object.route = Route::OutsideLogs;
+            }
+        }
+    }
 }
 
 /// A place log objects are listed and read from.

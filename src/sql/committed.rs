@@ -24,8 +24,7 @@ use object_store::{
 };
 use tokio::sync::Mutex;
 
-use crate::lake::{LOG_DIR, Transaction, live_files};
-use crate::sql::tables;
+use crate::lake::{LOG_DIR, Table, Transaction, live_files};
 
 /// An object store that lists only the committed files of the lake at `root`.
 #[derive(Clone)]
@@ -86,8 +85,7 @@ impl Shared {
     fn data_file<'a>(&self, location: &'a str) -> Option<&'a str> {
         let relative = location.strip_prefix(&self.root)?;
         let table = relative.split('/').next()?;
-        (relative.ends_with(".parquet") && tables().iter().any(|(name, ..)| *name == table))
-            .then_some(relative)
+        (relative.ends_with(".parquet") && Table::named(table).is_some()).then_some(relative)
     }
 
     /// The scope of a listing of `prefix`, when it is inside the lake.

@@ -3,6 +3,7 @@
 
 use arrow::datatypes::{DataType, Field};
 
+use crate::lake::Table;
 use crate::record::schema::EVENT_DATE;
 
 /// A SQL engine to write definitions for.
@@ -20,7 +21,8 @@ pub enum Engine {
 pub fn ddl(engine: Engine, location: &str) -> String {
     let location = location.trim_end_matches('/');
     let mut out = String::new();
-    for (name, schema, partitioned) in super::tables() {
+    for table in Table::ALL {
+        let (name, schema, partitioned) = (table.name(), table.schema(), table.partitioned());
         let path = format!("{location}/{name}/");
         let columns: Vec<String> = schema
             .fields()

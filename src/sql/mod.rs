@@ -22,29 +22,19 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use object_store::local::LocalFileSystem;
 
 use self::committed::CommittedFiles;
 use self::lake_table::LakeTable;
-use crate::detect::store::{FINDINGS, findings_schema};
 use crate::error::{Error, Result};
-use crate::lake::{Lake, LakeLocation, REJECTS};
-use crate::record::schema::{EVENT_DATE, events_file_schema, rejects_schema};
+use crate::lake::{Lake, LakeLocation, Table};
+use crate::record::schema::EVENT_DATE;
 use crate::s3::S3Config;
-
-/// The tables of a lake, with their file schema and whether they are partitioned by day.
-pub(crate) fn tables() -> [(&'static str, SchemaRef, bool); 4] {
-    [
-        ("events", events_file_schema(), true),
-        ("insights", events_file_schema(), true),
-        (FINDINGS, findings_schema(), true),
-        (REJECTS, rejects_schema(), false),
-    ]
-}
 
 /// Text columns whose values repeat (APIs, regions, accounts, principals, error codes): an
 /// aggregation grouped by them groups by interned ids (`group_keys`). Columns of mostly unique
@@ -94,10 +84,9 @@ pub async fn open_session(
                 .root()
                 .canonicalize()
                 .map_err(|err| Error::io(root, err))?;
-            let present: Vec<&str> = tables()
-                .iter()
-                .map(|(name, ..)| *name)
-                .filter(|name| root.join(name).is_dir())
+            let present: Vec<Table> = Table::ALL
+                .into_iter()
+                .filter(|table| root.join(table.name()).is_dir())
                 .collect();
             let base = format!("{}/", root.display());
             let files =
@@ -123,10 +112,9 @@ pub async fn open_session(
             let bucket_url = ListingTableUrl::parse(format!("s3://{}/", url.bucket))?;
             let files = CommittedFiles::new(store, &url.prefix);
             ctx.register_object_store(bucket_url.as_ref(), Arc::new(files));
-            let present = tables()
-                .iter()
-                .map(|(name, ..)| *name)
-                .filter(|name| folders.iter().any(|f| f == name))
+            let present = Table::ALL
+                .into_iter()
+                .filter(|table| folders.iter().any(|f| f == table.name()))
                 .collect();
             (url.to_string(), present)
         }
@@ -134,8 +122,9 @@ pub async fn open_session(
     let parquet = ctx.state().default_table_options().parquet;
     // Each file's statistics are read once per session, not once per query.
     let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
-    for (name, schema, partitioned) in tables() {
-        if !present.contains(&name) {
+    for table in Table::ALL {
+        let (name, schema, partitioned) = (table.name(), table.schema(), table.partitioned());
+        if !present.contains(&table) {
             let schema = if partitioned {
                 with_event_date(&schema)
             } else {
@@ -228,7 +217,10 @@ pub async fn spawn_query(
     let task = tokio::spawn(async move { execute(&ctx, &sql, params).await });
     match task.await {
         Ok(result) => Ok(result?.1),
-        Err(err) => Err(Error::Query(format!("a query task failed: {err}"))),
+        Err(err) if err.is_panic() => Err(Error::Internal(format!("a query task panicked: {err}"))),
+        Err(err) => Err(Error::Internal(format!(
+            "a query task was cancelled: {err}"
+        ))),
     }
 }
 
@@ -238,15 +230,37 @@ pub async fn execute(
     sql: &str,
     params: HashMap<String, ScalarValue>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let frame = ctx.sql(sql).await.map_err(explain)?;
-    let frame = if params.is_empty() {
-        frame
-    } else {
-        frame.with_param_values(params).map_err(explain)?
-    };
+    let frame = plan(ctx, sql, params).await?;
     let schema = frame.schema().inner().clone();
     let batches = frame.collect().await.map_err(explain)?;
     Ok((schema, batches))
+}
+
+/// Plans and starts one statement, binding `$name` parameters: its result arrives batch by
+/// batch, so a caller that writes each batch out holds one at a time, not the whole result.
+pub async fn execute_stream(
+    ctx: &SessionContext,
+    sql: &str,
+    params: HashMap<String, ScalarValue>,
+) -> Result<SendableRecordBatchStream> {
+    plan(ctx, sql, params)
+        .await?
+        .execute_stream()
+        .await
+        .map_err(explain)
+}
+
+async fn plan(
+    ctx: &SessionContext,
+    sql: &str,
+    params: HashMap<String, ScalarValue>,
+) -> Result<DataFrame> {
+    let frame = ctx.sql(sql).await.map_err(explain)?;
+    if params.is_empty() {
+        Ok(frame)
+    } else {
+        frame.with_param_values(params).map_err(explain)
+    }
 }
 
 /// Adds what a user can do next to a query error: for an unknown column, the close names (and

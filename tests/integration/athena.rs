@@ -1,4 +1,4 @@
-//! The ten common security queries of CLOUDTRAIL.md section 4.3, written as a user writes them
+//! The ten common security queries of the CloudTrail reference, written as a user writes them
 //! for Athena's CloudTrail table, run with only the table name changed (`cloudtrail_logs` to
 //! `events`). Column names, `json_extract_scalar` / `json_extract` JSONPaths, string times and
 //! `readonly = 'false'` all work as in Athena.

@@ -552,11 +552,9 @@ fn shape(value: &Value, path: &str, out: &mut HashSet<String>) {
 }
 
 #[test]
+#[ignore = "reads ../shared/testdata/cloudtrail-public: scripts/test.sh runs it when that folder is there"]
 fn findings_have_the_shape_of_aws_insights_records() {
-    let Some(samples) = shared_samples() else {
-        eprintln!("skipped: ../shared/testdata/cloudtrail-public is absent");
-        return;
-    };
+    let samples = shared_samples();
     let (_dir, root) = temp_dir();
     let logs = background(&root);
     let mut records = burst("calls", (10, 0), 6, 12, "CreateUser", None);

@@ -9,6 +9,7 @@ mod detect;
 mod fault_proxy;
 mod grouping;
 mod ingest;
+mod output;
 mod readme;
 mod report;
 mod roundtrip;

@@ -1,8 +1,7 @@
 //! The README documents the schema users query: every column and struct member is named there.
 
 use arrow::datatypes::{DataType, Field};
-use trailq::detect::store::findings_schema;
-use trailq::record::schema::{events_schema, rejects_schema};
+use trailq::lake::Table;
 
 fn names(field: &Field, out: &mut Vec<String>) {
     out.push(field.name().clone());
@@ -18,8 +17,16 @@ fn readme_names_every_column() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let mut all = Vec::new();
-    for schema in [events_schema(), rejects_schema(), findings_schema()] {
-        schema.fields().iter().for_each(|f| names(f, &mut all));
+    for table in Table::ALL {
+        assert!(
+            readme.contains(&format!("`{table}`")),
+            "README does not list `{table}`"
+        );
+        table
+            .schema()
+            .fields()
+            .iter()
+            .for_each(|f| names(f, &mut all));
     }
     for name in all.into_iter().filter(|n| n != "item") {
         assert!(

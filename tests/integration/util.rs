@@ -317,10 +317,17 @@ pub fn published_files(lake: &Path) -> Vec<(PathBuf, u64)> {
         .collect()
 }
 
-/// The shared public samples, when present (tests skip without them).
-pub fn shared_samples() -> Option<PathBuf> {
+/// The shared public samples. The tests that read them are `#[ignore]`d, so a clone without
+/// them reports them as ignored; scripts/test.sh runs them when the folder is there.
+pub fn shared_samples() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/cloudtrail-public");
-    dir.is_dir().then(|| dir.canonicalize().unwrap())
+    dir.canonicalize().unwrap_or_else(|err| {
+        panic!(
+            "{} is needed by this test and cannot be read ({err}); without it, run the tests \
+             without --include-ignored",
+            dir.display()
+        )
+    })
 }
 
 /// Writes `text` gzipped to `path`, creating folders.

@@ -1,14 +1,77 @@
-//! The S3 flags shared by every command that reads or writes S3, and opening a lake from its
-//! `--lake` argument.
+//! The flags several commands share, each defined once: the lake (`--lake` and the S3 flags),
+//! and the period (`--since`, `--until`).
 
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use clap::Args;
 use tokio::runtime::Handle;
 
-use crate::error::Result;
-use crate::lake::{Lake, LakeLocation, Remote};
-use crate::s3::{DEFAULT_MAX_ATTEMPTS, S3Config, S3Options};
+use trailq::error::{Error, Result};
+use trailq::lake::{Lake, LakeLocation, Remote};
+use trailq::record::time::day_of;
+use trailq::s3::{DEFAULT_MAX_ATTEMPTS, S3Config, S3Options};
+use trailq::sql::params::parse_when;
+
+/// The lake a command works on, and how to reach S3 when it is there.
+#[derive(Debug, Clone, Args)]
+pub struct LakeArgs {
+    /// The lake: a folder or `s3://bucket/prefix/` (required, but for --list and --functions).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+impl LakeArgs {
+    /// Where the lake is; a usage error when `--lake` is missing.
+    pub fn location(&self) -> Result<LakeLocation> {
+        let lake = self.lake.as_deref().ok_or_else(|| {
+            Error::Usage("add --lake DIR (or --lake s3://bucket/prefix/): the lake to use".into())
+        })?;
+        LakeLocation::parse(lake)
+    }
+}
+
+/// The period a command covers.
+#[derive(Debug, Clone, Args)]
+pub struct PeriodArgs {
+    /// Start: a day (2024-03-01), a time (2024-03-01T10:00:00Z), or an age (30d, 24h, 90m).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// End, in the same forms as --since.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+}
+
+impl PeriodArgs {
+    /// `--since` as a time (UTC milliseconds), if given.
+    pub fn since_ms(&self, now: DateTime<Utc>) -> Result<Option<i64>> {
+        when(self.since.as_deref(), now)
+    }
+
+    /// `--until` as a time (UTC milliseconds), if given.
+    pub fn until_ms(&self, now: DateTime<Utc>) -> Result<Option<i64>> {
+        when(self.until.as_deref(), now)
+    }
+
+    /// The days of `--since` and `--until` (days since 1970-01-01), for commands that work a
+    /// day at a time.
+    pub fn days(&self) -> Result<(Option<i32>, Option<i32>)> {
+        let now = Utc::now();
+        Ok((
+            self.since_ms(now)?.map(day_of),
+            self.until_ms(now)?.map(day_of),
+        ))
+    }
+}
+
+fn when(value: Option<&str>, now: DateTime<Utc>) -> Result<Option<i64>> {
+    value
+        .map(|v| parse_when(v, now))
+        .transpose()
+        .map_err(Error::Usage)
+}
 
 /// How to reach S3. Credentials come from the standard AWS chain: environment, shared config
 /// and credentials files, SSO, web identity, container and instance metadata.
@@ -69,6 +132,15 @@ impl S3Access {
     /// The configuration a session over `location` needs: some for a lake in S3.
     pub fn for_lake(&self, location: &LakeLocation) -> Option<&S3Config> {
         matches!(location, LakeLocation::S3(_)).then(|| self.config())
+    }
+
+    /// A lake that exists already: a folder, or an S3 prefix (its existence is known from the
+    /// log when it is read).
+    pub fn existing_lake(&self, location: &LakeLocation) -> Result<Lake> {
+        match location {
+            LakeLocation::Local(path) => Lake::open(path),
+            LakeLocation::S3(_) => self.writable_lake(location),
+        }
     }
 
     /// A lake to write: a folder (created if missing) or an S3 prefix.

@@ -1,0 +1,83 @@
+//! The lake's tables, declared once: each table's folder name, file schema and partitioning.
+//! Ingest, compaction, detect, the SQL session and the DDL all take them from here.
+
+use arrow::datatypes::SchemaRef;
+
+use crate::record::finding::findings_schema;
+use crate::record::schema::{events_file_schema, rejects_schema};
+
+/// A table of the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Every CloudTrail event.
+    Events,
+    /// CloudTrail Insights records, as AWS delivered them.
+    Insights,
+    /// What `trailq detect` found, as Insights-shaped records.
+    Findings,
+    /// Inputs and records that could not be placed in `events`.
+    Rejects,
+}
+
+impl Table {
+    /// Every table, in the order they are listed to users.
+    pub const ALL: [Table; 4] = [
+        Table::Events,
+        Table::Insights,
+        Table::Findings,
+        Table::Rejects,
+    ];
+
+    /// The table's folder in the lake, and its name in SQL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::Insights => "insights",
+            Table::Findings => "findings",
+            Table::Rejects => "rejects",
+        }
+    }
+
+    /// The table named `name`.
+    pub fn named(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|table| table.name() == name)
+    }
+
+    /// The schema of its files (without the `event_date` partition column).
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Events | Table::Insights => events_file_schema(),
+            Table::Findings => findings_schema(),
+            Table::Rejects => rejects_schema(),
+        }
+    }
+
+    /// Whether its files are partitioned by `event_date` (`<table>/event_date=YYYY-MM-DD/`).
+    pub fn partitioned(self) -> bool {
+        !matches!(self, Table::Rejects)
+    }
+
+    /// Whether its rows are events in the clustered layout, which `trailq compact` maintains.
+    pub fn holds_events(self) -> bool {
+        matches!(self, Table::Events | Table::Insights)
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_is_found_by_its_name() {
+        for table in Table::ALL {
+            assert_eq!(Table::named(table.name()), Some(table));
+        }
+        assert_eq!(Table::named("cloudtrail_logs"), None);
+    }
+}
