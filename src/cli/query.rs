@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Args;
 
 use super::flags::{LakeArgs, S3Access};
-use super::{EXIT_OK, peak_memory, query_runtime, rows_in};
+use super::{EXIT_OK, peak_memory, print_out, query_runtime, rows_in};
 use trailq::error::{Error, Result};
 use trailq::sql::canned::{self, CannedQuery};
 use trailq::sql::functions::FUNCTIONS;
@@ -58,9 +58,8 @@ pub struct QueryArgs {
 
 /// Runs the query command.
 pub fn run(args: QueryArgs) -> Result<u8> {
-    let mut stdout = std::io::stdout().lock();
-    let out = |err| Error::io(std::path::Path::new("<stdout>"), err);
     if args.list {
+        let mut text = String::new();
         for query in canned::all() {
             let params: Vec<String> = query.params.iter().map(|p| p.describe()).collect();
             let detection = query
@@ -68,32 +67,30 @@ pub fn run(args: QueryArgs) -> Result<u8> {
                 .as_ref()
                 .map(|s| format!(" [detection: {s}]"))
                 .unwrap_or_default();
-            writeln!(stdout, "{:<28} {}{detection}", query.name, query.title).map_err(out)?;
+            text.push_str(&format!("{:<28} {}{detection}\n", query.name, query.title));
             if !params.is_empty() {
-                writeln!(stdout, "{:<28}   params: {}", "", params.join(", ")).map_err(out)?;
+                text.push_str(&format!("{:<28}   params: {}\n", "", params.join(", ")));
             }
         }
+        print_out(&text)?;
         return Ok(EXIT_OK);
     }
     if args.functions {
+        let mut text = String::new();
         for function in FUNCTIONS {
-            writeln!(
-                stdout,
-                "{}\n    {}\n    e.g. {}",
+            text.push_str(&format!(
+                "{}\n    {}\n    e.g. {}\n",
                 function.signature, function.description, function.example
-            )
-            .map_err(out)?;
+            ));
         }
-        writeln!(
-            stdout,
+        text.push_str(
             "\nJSON payloads (requestparameters, responseelements, additionaleventdata, ...): \
              json_get_str(json, key...), json_get_int, json_get_float, json_get_bool, json_get_json, \
-             json_as_text, json_contains(json, key...), json_length, and the -> / ->> operators."
-        )
-        .map_err(out)?;
+             json_as_text, json_contains(json, key...), json_length, and the -> / ->> operators.\n",
+        );
+        print_out(&text)?;
         return Ok(EXIT_OK);
     }
-    drop(stdout);
     let (sql, canned) = resolve(&args)?;
     let lake_args = &args.lake;
     let lake = lake_args.location()?;
@@ -115,7 +112,7 @@ pub fn run(args: QueryArgs) -> Result<u8> {
     let s3 = S3Access::new(&lake_args.s3, runtime.handle());
     let s3_config = s3.for_lake(&lake);
     let started = Instant::now();
-    let target = Target::open(args.output.as_deref())?;
+    let target = Target::new(args.output.as_deref());
     let written = runtime.block_on(async {
         let ctx = open_session(&lake, s3_config).await?;
         let params = match &canned {
@@ -147,13 +144,13 @@ struct Target {
 }
 
 impl Target {
-    fn open(output: Option<&std::path::Path>) -> Result<Self> {
+    fn new(output: Option<&std::path::Path>) -> Self {
         let file = output.map(|path| {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let partial = path.with_file_name(format!(".{name}.trailq-partial"));
             (path.to_path_buf(), partial)
         });
-        Ok(Self { file })
+        Self { file }
     }
 
     fn writer(&self) -> Result<(Box<dyn Write + Send>, PathBuf)> {
