@@ -1,7 +1,7 @@
 -- title: Activity in regions an account never used before
 -- purpose: Calls in a region where the account had no activity between `baseline_since` and
 --   `since`: crypto-mining and hiding in unused regions.
--- params: since (time, default 1d), until (time, default now), baseline_since (time, default 31d)
+-- params: since (time, default 1d), until (time, default now), baseline_since (time, default since-30d)
 -- columns: account, awsregion, principal, calls, first_seen
 -- detection: medium
 WITH recent AS (

@@ -120,6 +120,11 @@ impl Detector for FirstSeen {
                 help: "events a principal needs in the baseline to be judged at all",
             },
             ParamSpec {
+                name: "min-history-days",
+                default: 3.0,
+                help: "days between a principal's first event in the lake and the window, for it to be judged at all",
+            },
+            ParamSpec {
                 name: "regions",
                 default: 1.0,
                 help: "1 to report first activity in a region, 0 not to",
@@ -223,6 +228,17 @@ impl Detector for FirstSeen {
     }
 }
 
+/// "13 days", "1 day", "20 hours": how much history a first-seen claim rests on.
+fn history_span(ms: i64) -> String {
+    let hours = ms / 3_600_000;
+    match hours {
+        48.. => format!("{} days", hours / 24),
+        24..48 => "1 day".to_string(),
+        1 => "1 hour".to_string(),
+        _ => format!("{hours} hours"),
+    }
+}
+
 impl FirstSeen {
     fn judge(
         &self,
@@ -232,18 +248,29 @@ impl FirstSeen {
         lookback: i64,
     ) -> Vec<Candidate> {
         let min_history = params.get("min-history-events") as i64;
+        let min_days_ms = (params.get("min-history-days") * 86_400_000.0) as i64;
         let (from_ms, to_ms) = (input.span.from * 60_000, (input.span.to + 1) * 60_000);
-        let mut history: HashMap<(&str, &str), i64> = HashMap::new();
+        // Per principal: events before the window, and its first event in the baseline read.
+        let mut history: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
         for u in usages {
-            *history.entry((&u.account, &u.principal)).or_default() += u.before;
+            let entry = history
+                .entry((&u.account, &u.principal))
+                .or_insert((0, i64::MAX));
+            entry.0 += u.before;
+            entry.1 = entry.1.min(u.first_ms);
         }
-        let established = |u: &Usage| {
+        let history_of = |u: &Usage| {
             history
                 .get(&(u.account.as_str(), u.principal.as_str()))
                 .copied()
-                .unwrap_or(0)
-                >= min_history
+                .unwrap_or((0, i64::MAX))
         };
+        let established = |u: &Usage| {
+            let (events, first_ms) = history_of(u);
+            events >= min_history && from_ms.saturating_sub(first_ms) >= min_days_ms
+        };
+        // The history a claim rests on: from the principal's first event seen to the window.
+        let seen = |u: &Usage| history_span(from_ms - history_of(u).1);
         // First use of a subject = the earliest usage row; it is new if nothing came before.
         let mut regions: HashMap<(&str, &str, &str), (i64, &Usage)> = HashMap::new();
         let mut apis: HashMap<(&str, &str, &str, &str), (i64, &Usage)> = HashMap::new();
@@ -285,8 +312,8 @@ impl FirstSeen {
                 severity,
                 "sensitive API",
                 format!(
-                    "{principal} called {source} {name} for the first time in {} days of history",
-                    lookback / 1440
+                    "{principal} called {source} {name} for the first time in {} of its history",
+                    seen(first)
                 ),
                 vec![
                     ("recipientaccountid", account.to_string()),
@@ -306,7 +333,11 @@ impl FirstSeen {
                     lookback,
                     Severity::Low,
                     "region",
-                    format!("{principal} acted in {region} for the first time in {} days of history (first call {})", lookback / 1440, first.name),
+                    format!(
+                        "{principal} acted in {region} for the first time in {} of its history (first call {})",
+                        seen(first),
+                        first.name
+                    ),
                     vec![
                         ("recipientaccountid", account.to_string()),
                         ("principal", principal.to_string()),

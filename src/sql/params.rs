@@ -12,7 +12,9 @@ use crate::record::time::parse_time;
 /// The type of a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamKind {
-    /// A UTC time: `now`, a duration ago (`30d`, `24h`, `90m`, `2w`), a date, or an RFC 3339 time.
+    /// A UTC time: `now`, a duration ago (`30d`, `24h`, `90m`, `2w`), a date, an RFC 3339 time,
+    /// or a time relative to an earlier parameter (`since-30d`), so that a baseline follows the
+    /// period it is for rather than the clock.
     Time,
     /// Any text.
     Text,
@@ -99,7 +101,7 @@ pub fn bind(
                     spec.name
                 ))
             })?;
-        let scalar = typed(spec, value, now)
+        let scalar = typed(spec, value, now, &values)
             .map_err(|why| Error::Usage(format!("parameter `{}`: {why}", spec.name)))?;
         values.insert(spec.name.clone(), scalar);
     }
@@ -114,7 +116,41 @@ pub fn bind_text(given: &[(String, String)]) -> HashMap<String, ScalarValue> {
         .collect()
 }
 
-fn typed(spec: &ParamSpec, value: &str, now: DateTime<Utc>) -> Result<ScalarValue, String> {
+/// `since-30d`: a span before (or, with `+`, after) the time parameter bound before it.
+fn relative(value: &str, bound: &HashMap<String, ScalarValue>) -> Option<Result<i64, String>> {
+    let at = value.find(['-', '+'])?;
+    let (name, span) = (&value[..at], &value[at + 1..]);
+    let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        return None;
+    }
+    let Some(ScalarValue::TimestampMillisecond(Some(base), _)) = bound.get(name) else {
+        return Some(Err(format!(
+            "`{value}` is relative to `{name}`, which is not a time parameter given before it"
+        )));
+    };
+    let span_ms = match parse_when(span, DateTime::<Utc>::UNIX_EPOCH) {
+        Ok(ms) if span.ends_with(|c: char| c.is_ascii_alphabetic()) => -ms,
+        _ => {
+            return Some(Err(format!(
+                "`{span}` in `{value}` is not a span such as 30d or 24h"
+            )));
+        }
+    };
+    Some(Ok(if value.as_bytes()[at] == b'-' {
+        base - span_ms
+    } else {
+        base + span_ms
+    }))
+}
+
+fn typed(
+    spec: &ParamSpec,
+    value: &str,
+    now: DateTime<Utc>,
+    bound: &HashMap<String, ScalarValue>,
+) -> Result<ScalarValue, String> {
     Ok(match spec.kind {
         ParamKind::Text => ScalarValue::Utf8(Some(value.to_string())),
         ParamKind::Integer => ScalarValue::Int64(Some(
@@ -124,7 +160,11 @@ fn typed(spec: &ParamSpec, value: &str, now: DateTime<Utc>) -> Result<ScalarValu
                 .map_err(|_| format!("`{value}` is not a whole number"))?,
         )),
         ParamKind::Time => {
-            ScalarValue::TimestampMillisecond(Some(parse_when(value, now)?), Some("UTC".into()))
+            let ms = match relative(value.trim(), bound) {
+                Some(ms) => ms?,
+                None => parse_when(value, now)?,
+            };
+            ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()))
         }
     })
 }
@@ -189,6 +229,32 @@ mod tests {
         assert_eq!(at("2024-03-01T10:00:00Z"), "2024-03-01T10:00:00+00:00");
         assert!(parse_when("yesterday", now).is_err());
         assert!(parse_when("3y", now).is_err());
+    }
+
+    #[test]
+    fn a_time_can_follow_an_earlier_parameter() {
+        let specs = [
+            spec("since", ParamKind::Time, Some("1d")),
+            spec("baseline_since", ParamKind::Time, Some("since-30d")),
+        ];
+        let ms = |values: &HashMap<String, ScalarValue>, name: &str| match values[name] {
+            ScalarValue::TimestampMillisecond(Some(ms), _) => ms,
+            ref other => panic!("{other:?}"),
+        };
+        let given = vec![("since".to_string(), "2024-03-05".to_string())];
+        let values = bind(&specs, &given, Utc::now()).unwrap();
+        let since = parse_time("2024-03-05T00:00:00Z").unwrap();
+        assert_eq!(ms(&values, "since"), since);
+        assert_eq!(ms(&values, "baseline_since"), since - 30 * 86_400_000);
+        let given = vec![
+            ("since".to_string(), "2024-03-05T10:00:00Z".to_string()),
+            ("baseline_since".to_string(), "since+2h".to_string()),
+        ];
+        let values = bind(&specs, &given, Utc::now()).unwrap();
+        assert_eq!(ms(&values, "baseline_since"), since + 12 * 3_600_000);
+        let bad = [spec("since", ParamKind::Time, Some("until-1d"))];
+        let err = bind(&bad, &[], Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("relative to `until`"), "{err}");
     }
 
     #[test]

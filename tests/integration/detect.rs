@@ -488,6 +488,42 @@ fn an_established_principal_calling_a_critical_api_is_first_seen() {
     assert_eq!(hits[0]["trailqDetails"]["principal"], principal);
     assert_eq!(hits[0]["eventTime"], "2024-03-09T09:30:00Z");
     assert_eq!(hits[0]["insightDetails"]["insightType"], "FirstSeenInsight");
+    // The claim names the history it rests on: from the principal's first event to the window.
+    let first = query(
+        &lake,
+        &format!("SELECT CAST(min(eventtime) AS BIGINT) AS ms FROM events WHERE principal = '{principal}'"),
+    )[0]["ms"]
+        .as_i64()
+        .unwrap();
+    let since = trailq::record::time::parse_time("2024-03-09T00:00:00Z").unwrap();
+    let days = (since - first) / 86_400_000;
+    let reason = hits[0]["trailqDetails"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("for the first time in {days} days of its history")),
+        "{reason} (history from {first})"
+    );
+    // A principal with less history than asked for is not judged at all.
+    let (code, stdout, stderr) = detect(
+        &lake,
+        &[
+            "--detectors",
+            "first-seen",
+            "--since",
+            "2024-03-09",
+            "--format",
+            "json",
+            "--set",
+            &format!("first-seen.min-history-days={}", days + 1),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let records = records_of(&stdout);
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["insightDetails"]["eventName"] == "DeleteFlowLogs"),
+        "{stdout}"
+    );
 }
 
 #[test]
