@@ -126,8 +126,14 @@ pub fn run(args: DetectArgs) -> Result<u8> {
         log::info!("backtest: nothing written");
     } else {
         let lake = s3.writable_lake(&location)?;
-        let rows = store::write(&lake, &outcome.findings, &outcome.detectors, span)?;
-        log::info!("{rows} rows in the findings table for the judged days");
+        let written = store::write(&lake, &outcome.findings, &outcome.detectors, span)?;
+        log::info!(
+            "findings table: {} rows of this run written; {} rows the same detectors wrote before \
+             for insights starting in the judged span replaced (re-judged); {} other rows kept",
+            written.rows,
+            written.replaced,
+            written.kept
+        );
         print(&mut stdout, args.format, &outcome.findings).map_err(out)?;
     }
     stdout.flush().map_err(out)?;

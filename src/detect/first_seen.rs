@@ -21,7 +21,6 @@ use super::rate::Episode;
 use super::registry::{Detector, ParamSpec, Params};
 use super::series::per_day;
 use crate::error::Result;
-use crate::record::time::format_time;
 
 /// First uses of sensitive write APIs and of regions by established principals.
 pub struct FirstSeen;
@@ -79,18 +78,22 @@ const FILTER: &str = "principal IS NOT NULL \
                       AND coalesce(useridentity.type, '') <> 'AWSService' \
                       AND coalesce(eventtype, '') <> 'AwsCloudTrailInsight'";
 
-/// One (account, principal, region, sensitive API or all other calls) seen in the lookback or
-/// the window, with its first call's API.
+/// One (account, principal, region, sensitive API or all other calls) over one stretch of time
+/// (a day, cut at the window's start), with its first call's API.
 struct Usage {
     account: String,
     principal: String,
     region: String,
     source: String,
     name: String,
+    /// The first call.
     first_ms: i64,
-    before: i64,
+    /// The end of the stretch the calls were counted in.
+    end_ms: i64,
     calls: i64,
 }
+
+const DAY_MS: i64 = 86_400_000;
 
 #[async_trait]
 impl Detector for FirstSeen {
@@ -121,7 +124,7 @@ impl Detector for FirstSeen {
             },
             ParamSpec {
                 name: "min-history-days",
-                default: 3.0,
+                default: 1.0,
                 help: "days between a principal's first event in the lake and the window, for it to be judged at all",
             },
             ParamSpec {
@@ -135,7 +138,6 @@ impl Detector for FirstSeen {
     async fn detect(&self, input: &DetectInput<'_>, params: &Params) -> Result<Vec<Candidate>> {
         let lookback = (params.get("baseline-days") * 1440.0).ceil() as i64;
         let since_ms = input.span.from * 60_000;
-        let before = format_time(since_ms);
         // Only sensitive APIs are judged one by one: other calls collapse into one group per
         // principal and region (its source and name NULL), which keeps the groups few.
         let watched: Vec<String> = SENSITIVE_APIS
@@ -150,29 +152,27 @@ impl Detector for FirstSeen {
                         CASE WHEN {watched} THEN eventsource END, \
                         CASE WHEN {watched} THEN eventname END, \
                         min(CAST(eventtime AS BIGINT)) AS first_ms, \
-                        sum(CASE WHEN eventtime < '{before}' THEN 1 ELSE 0 END) AS before, \
                         count(*) AS calls, \
                         first_value(eventsource ORDER BY eventtime) AS first_source, \
                         first_value(eventname ORDER BY eventtime) AS first_name \
                  FROM events WHERE {range} AND {FILTER} GROUP BY 1, 2, 3, 4, 5"
             )
         };
-        // Per day, merged here: (account, principal, region, source, name) -> usage.
-        let mut merged: HashMap<[String; 5], Usage> = HashMap::new();
-        per_day(
-            input,
-            (input.span.from - lookback) * 60_000,
-            (input.span.to + 1) * 60_000,
-            sql,
-            &HashMap::new(),
-            |batches| {
+        // Per day (the history before the window and the window read apart, so that no stretch
+        // straddles the window's start).
+        let mut usages: Vec<Usage> = Vec::new();
+        for (from_ms, to_ms) in [
+            (since_ms - lookback * 60_000, since_ms),
+            (since_ms, (input.span.to + 1) * 60_000),
+        ] {
+            let add = |batches: &[arrow::array::RecordBatch]| {
                 for batch in batches {
-                    let text = [0, 1, 2, 3, 4, 8, 9]
+                    let text = [0, 1, 2, 3, 4, 7, 8]
                         .into_iter()
                         .map(|i| cast(batch.column(i), &DataType::Utf8))
                         .collect::<std::result::Result<Vec<_>, _>>()?;
                     let text: Vec<_> = text.iter().map(|c| c.as_string::<i32>()).collect();
-                    let numbers = (5..8)
+                    let numbers = (5..7)
                         .map(|i| cast(batch.column(i), &DataType::Int64))
                         .collect::<std::result::Result<Vec<_>, _>>()?;
                     let numbers: Vec<_> = numbers
@@ -187,44 +187,94 @@ impl Detector for FirstSeen {
                                 String::new()
                             }
                         };
-                        let (first_ms, before, calls) = (
-                            numbers[0].value(row),
-                            numbers[1].value(row),
-                            numbers[2].value(row),
-                        );
-                        let (source, name) = (text(5), text(6));
-                        merged
-                            .entry([0, 1, 2, 3, 4].map(text))
-                            .and_modify(|u| {
-                                if first_ms < u.first_ms {
-                                    u.first_ms = first_ms;
-                                    u.source.clone_from(&source);
-                                    u.name.clone_from(&name);
-                                }
-                                u.before += before;
-                                u.calls += calls;
-                            })
-                            .or_insert_with_key(|key| Usage {
-                                account: key[0].clone(),
-                                principal: key[1].clone(),
-                                region: key[2].clone(),
-                                source: source.clone(),
-                                name: name.clone(),
-                                first_ms,
-                                before,
-                                calls,
-                            });
+                        let first_ms = numbers[0].value(row);
+                        let day_end = (first_ms.div_euclid(DAY_MS) + 1) * DAY_MS;
+                        usages.push(Usage {
+                            account: text(0),
+                            principal: text(1),
+                            region: text(2),
+                            source: text(5),
+                            name: text(6),
+                            first_ms,
+                            end_ms: day_end.min(to_ms),
+                            calls: numbers[1].value(row),
+                        });
+                        // Sensitive calls keep their own API as the subject.
+                        if !text(4).is_empty() {
+                            let usage = usages.last_mut().expect("just pushed");
+                            usage.source = text(3);
+                            usage.name = text(4);
+                        }
                     }
                 }
                 Ok(())
-            },
-        )
-        .await?;
-        // In key order, so that ties between first uses resolve the same way every run.
-        let mut usages: Vec<([String; 5], Usage)> = merged.into_iter().collect();
-        usages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let usages: Vec<Usage> = usages.into_iter().map(|(_, usage)| usage).collect();
+            };
+            per_day(input, from_ms, to_ms, sql, &HashMap::new(), add).await?;
+        }
+        // In a fixed order, so that ties between first uses resolve the same way every run.
+        usages.sort_unstable_by(|a, b| {
+            (
+                &a.account,
+                &a.principal,
+                &a.region,
+                &a.source,
+                &a.name,
+                a.first_ms,
+            )
+                .cmp(&(
+                    &b.account,
+                    &b.principal,
+                    &b.region,
+                    &b.source,
+                    &b.name,
+                    b.first_ms,
+                ))
+        });
         Ok(self.judge(&usages, input, params, lookback))
+    }
+}
+
+/// Each principal's usages.
+type Uses<'a> = HashMap<(&'a str, &'a str), Vec<&'a Usage>>;
+
+/// What makes a use new: its window, the lookback before it, and how much history its principal
+/// needs by then.
+struct Rule {
+    from_ms: i64,
+    to_ms: i64,
+    lookback_ms: i64,
+    min_history: i64,
+    min_days_ms: i64,
+}
+
+impl Rule {
+    /// The first use in the window with no use in the lookback before it, by a principal
+    /// established at that time; with the history (ms) it rests on.
+    fn first_new<'a>(
+        &self,
+        uses: &[&'a Usage],
+        by_principal: &Uses<'a>,
+    ) -> Option<(&'a Usage, i64)> {
+        let first = *uses
+            .iter()
+            .filter(|u| u.first_ms >= self.from_ms && u.first_ms < self.to_ms)
+            .min_by_key(|u| u.first_ms)?;
+        let at = first.first_ms;
+        let used_before = uses
+            .iter()
+            .any(|u| u.first_ms < at && u.end_ms > at - self.lookback_ms);
+        if used_before {
+            return None;
+        }
+        let history = &by_principal[&(first.account.as_str(), first.principal.as_str())];
+        let events: i64 = history
+            .iter()
+            .filter(|u| u.first_ms < at && u.end_ms > at - self.lookback_ms)
+            .map(|u| u.calls)
+            .sum();
+        let since = history.iter().map(|u| u.first_ms).min().unwrap_or(at);
+        (events >= self.min_history && at - since >= self.min_days_ms)
+            .then_some((first, at - since))
     }
 }
 
@@ -240,67 +290,52 @@ fn history_span(ms: i64) -> String {
 }
 
 impl FirstSeen {
-    fn judge(
+    /// Judges each first use in the window against the history before that use (not before
+    /// the window): the same use gets the same verdict whatever window it is judged in.
+    fn judge<'a>(
         &self,
-        usages: &[Usage],
+        usages: &'a [Usage],
         input: &DetectInput<'_>,
         params: &Params,
         lookback: i64,
     ) -> Vec<Candidate> {
         let min_history = params.get("min-history-events") as i64;
-        let min_days_ms = (params.get("min-history-days") * 86_400_000.0) as i64;
+        let min_days_ms = (params.get("min-history-days") * DAY_MS as f64) as i64;
+        let lookback_ms = lookback * 60_000;
         let (from_ms, to_ms) = (input.span.from * 60_000, (input.span.to + 1) * 60_000);
-        // Per principal: events before the window, and its first event in the baseline read.
-        let mut history: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
+        let mut by_principal: Uses<'a> = HashMap::new();
+        let mut by_region: HashMap<(&str, &str, &str), Vec<&Usage>> = HashMap::new();
+        let mut by_api: HashMap<(&str, &str, &str, &str), Vec<&Usage>> = HashMap::new();
         for u in usages {
-            let entry = history
+            by_principal
                 .entry((&u.account, &u.principal))
-                .or_insert((0, i64::MAX));
-            entry.0 += u.before;
-            entry.1 = entry.1.min(u.first_ms);
-        }
-        let history_of = |u: &Usage| {
-            history
-                .get(&(u.account.as_str(), u.principal.as_str()))
-                .copied()
-                .unwrap_or((0, i64::MAX))
-        };
-        let established = |u: &Usage| {
-            let (events, first_ms) = history_of(u);
-            events >= min_history && from_ms.saturating_sub(first_ms) >= min_days_ms
-        };
-        // The history a claim rests on: from the principal's first event seen to the window.
-        let seen = |u: &Usage| history_span(from_ms - history_of(u).1);
-        // First use of a subject = the earliest usage row; it is new if nothing came before.
-        let mut regions: HashMap<(&str, &str, &str), (i64, &Usage)> = HashMap::new();
-        let mut apis: HashMap<(&str, &str, &str, &str), (i64, &Usage)> = HashMap::new();
-        for u in usages.iter().filter(|u| established(u)) {
-            let region = regions
+                .or_default()
+                .push(u);
+            by_region
                 .entry((&u.account, &u.principal, &u.region))
-                .or_insert((0, u));
-            region.0 += u.before;
-            if u.first_ms < region.1.first_ms {
-                region.1 = u;
-            }
+                .or_default()
+                .push(u);
             if SENSITIVE_APIS.contains(&u.name.as_str()) || CRITICAL_APIS.contains(&u.name.as_str())
             {
-                let api = apis
+                by_api
                     .entry((&u.account, &u.principal, &u.source, &u.name))
-                    .or_insert((0, u));
-                api.0 += u.before;
-                if u.first_ms < api.1.first_ms {
-                    api.1 = u;
-                }
+                    .or_default()
+                    .push(u);
             }
         }
-        let new = |before: i64, first: &Usage| {
-            before == 0 && first.first_ms >= from_ms && first.first_ms < to_ms
+        let rule = Rule {
+            from_ms,
+            to_ms,
+            lookback_ms,
+            min_history,
+            min_days_ms,
         };
+        let first_new = |uses: &[&'a Usage]| rule.first_new(uses, &by_principal);
         let mut found = Vec::new();
-        for ((account, principal, source, name), (before, first)) in &apis {
-            if !new(*before, first) {
+        for ((account, principal, source, name), uses) in &by_api {
+            let Some((first, history)) = first_new(uses) else {
                 continue;
-            }
+            };
             let severity = if CRITICAL_APIS.contains(name) {
                 Severity::High
             } else {
@@ -313,7 +348,7 @@ impl FirstSeen {
                 "sensitive API",
                 format!(
                     "{principal} called {source} {name} for the first time in {} of its history",
-                    seen(first)
+                    history_span(history)
                 ),
                 vec![
                     ("recipientaccountid", account.to_string()),
@@ -324,10 +359,10 @@ impl FirstSeen {
             ));
         }
         if params.get("regions") > 0.0 {
-            for ((account, principal, region), (before, first)) in &regions {
-                if !new(*before, first) {
+            for ((account, principal, region), uses) in &by_region {
+                let Some((first, history)) = first_new(uses) else {
                     continue;
-                }
+                };
                 found.push(self.candidate(
                     first,
                     lookback,
@@ -335,7 +370,7 @@ impl FirstSeen {
                     "region",
                     format!(
                         "{principal} acted in {region} for the first time in {} of its history (first call {})",
-                        seen(first),
+                        history_span(history),
                         first.name
                     ),
                     vec![
@@ -380,7 +415,13 @@ impl FirstSeen {
                 p_value: 0.0,
             },
             severity,
-            reason: format!("{reason}; {} calls in the window", first.calls),
+            reason: format!(
+                "{reason}; {} in the window",
+                match first.calls {
+                    1 => "1 call".to_string(),
+                    n => format!("{n} calls"),
+                }
+            ),
             subject,
             filter: FILTER,
         }

@@ -62,14 +62,26 @@ fn not_owned(batch: &RecordBatch, detectors: &[&str], span: JudgeSpan) -> Result
     Ok(filter_record_batch(batch, &mask)?)
 }
 
+/// What a run did to the findings table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Rows of this run's findings.
+    pub rows: u64,
+    /// Rows the same detectors wrote before for insights starting in the same judged span:
+    /// re-judged now, so replaced (an unchanged insight is replaced by itself, same ids).
+    pub replaced: u64,
+    /// Rows of other detectors, or outside the span, in the days rewritten: kept as they were.
+    pub kept: u64,
+}
+
 /// Writes a run's findings into the lake, replacing what the same detectors found before in
-/// the same span. Returns the number of rows written.
+/// the same span.
 pub fn write(
     lake: &Lake,
     findings: &[Finding],
     detectors: &[&str],
     span: JudgeSpan,
-) -> Result<u64> {
+) -> Result<Written> {
     let _lock = lake.lock()?;
     let mut manifest = Manifest::load(lake)?;
     crate::lake::recover(lake, &manifest)?;
@@ -84,7 +96,7 @@ pub fn write(
     let staging = lake.staging_dir(&txid);
     let mut outputs = Vec::new();
     let mut removed = Vec::new();
-    let mut rows = 0;
+    let mut written = Written::default();
     for day in days {
         let dir = Lake::partition_dir(Table::Findings, day);
         let old_files = lake.parquet_files(&dir)?;
@@ -95,10 +107,15 @@ pub fn write(
                 .map_err(|err| Error::LakeData(format!("{}: {err}", lake.display())))?;
             for batch in reader {
                 let batch = batch.map_err(|err| Error::LakeData(format!("{file}: {err}")))?;
-                parts.push(not_owned(&batch, detectors, span)?);
+                let kept = not_owned(&batch, detectors, span)?;
+                written.replaced += (batch.num_rows() - kept.num_rows()) as u64;
+                written.kept += kept.num_rows() as u64;
+                parts.push(kept);
             }
         }
-        parts.push(rows_of_day(&new, day)?);
+        let ours = rows_of_day(&new, day)?;
+        written.rows += ours.num_rows() as u64;
+        parts.push(ours);
         let merged = concat_batches(&findings_schema(), &parts)?;
         if merged.num_rows() == 0 && old_files.is_empty() {
             continue;
@@ -111,7 +128,6 @@ pub fn write(
                 &findings_schema(),
                 vec![merged.clone()],
             )?;
-            rows += merged.num_rows() as u64;
             outputs.push(OutputEntry {
                 path,
                 rows: merged.num_rows() as u64,
@@ -121,11 +137,11 @@ pub fn write(
         }
     }
     if outputs.is_empty() && removed.is_empty() {
-        return Ok(0);
+        return Ok(written);
     }
     let transaction = Transaction::replacing(txid, "detect", started_at, outputs, removed);
     commit(lake, &mut manifest, transaction)?;
-    Ok(rows)
+    Ok(written)
 }
 
 /// Per day and detector, how many insights would have started: the backtest's table.

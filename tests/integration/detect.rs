@@ -488,20 +488,57 @@ fn an_established_principal_calling_a_critical_api_is_first_seen() {
     assert_eq!(hits[0]["trailqDetails"]["principal"], principal);
     assert_eq!(hits[0]["eventTime"], "2024-03-09T09:30:00Z");
     assert_eq!(hits[0]["insightDetails"]["insightType"], "FirstSeenInsight");
-    // The claim names the history it rests on: from the principal's first event to the window.
+    // The claim names the history it rests on: from the principal's first event to the call.
     let first = query(
         &lake,
         &format!("SELECT CAST(min(eventtime) AS BIGINT) AS ms FROM events WHERE principal = '{principal}'"),
     )[0]["ms"]
         .as_i64()
         .unwrap();
-    let since = trailq::record::time::parse_time("2024-03-09T00:00:00Z").unwrap();
-    let days = (since - first) / 86_400_000;
+    let call = trailq::record::time::parse_time("2024-03-09T09:30:00Z").unwrap();
+    let days = (call - first) / 86_400_000;
     let reason = hits[0]["trailqDetails"]["reason"].as_str().unwrap();
     assert!(
         reason.contains(&format!("for the first time in {days} days of its history")),
         "{reason} (history from {first})"
     );
+    // A wider window judges the same use against the same history: it is still found, even
+    // when the window starts where the data does (with nothing before the window).
+    let data_start = query(
+        &lake,
+        "SELECT CAST(min(eventtime) AS BIGINT) AS ms FROM events",
+    )[0]["ms"]
+        .as_i64()
+        .unwrap();
+    let first_day = trailq::record::time::format_day(trailq::record::time::day_of(data_start));
+    let (code, stdout, stderr) = detect(
+        &lake,
+        &[
+            "--detectors",
+            "first-seen",
+            "--since",
+            &first_day,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let wider = records_of(&stdout);
+    let same: Vec<&Value> = wider
+        .iter()
+        .filter(|r| r["eventID"] == hits[0]["eventID"])
+        .collect();
+    assert_eq!(
+        same.len(),
+        1,
+        "the wider run keeps the finding, same id: {stdout}"
+    );
+    assert_eq!(
+        same[0]["trailqDetails"]["reason"],
+        hits[0]["trailqDetails"]["reason"]
+    );
+    assert!(stderr.contains("replaced (re-judged)"), "{stderr}");
+
     // A principal with less history than asked for is not judged at all.
     let (code, stdout, stderr) = detect(
         &lake,
