@@ -61,12 +61,34 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     let report = args.dir.join("report.html");
     runtime.block_on(detect_and_report(&lake, &report))?;
     log::info!("wrote the report of the last day to {}", report.display());
+    let spec = TrailSpec::default();
+    let first = spec.start;
+    let last = spec.start + chrono::Days::new(u64::from(spec.days.saturating_sub(1)));
+    let after = last + chrono::Days::new(1);
+    let cmd = invocation();
+    let lake = lake.display();
     log::info!(
-        "run it again: `trailq ingest {} --lake {}` finds nothing new",
-        trail.display(),
-        lake.display()
+        "next, on this lake (its events are from {first} to {last}, so give the period; the \
+         defaults count back from now):\n  \
+         {cmd} query --lake {lake} --list\n  \
+         {cmd} query --lake {lake} console_login_without_mfa --param since={first} --param until={after}\n  \
+         {cmd} query --lake {lake} \"SELECT eventname, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
+         {cmd} detect --lake {lake} --since {last} --until {after}\n  \
+         {cmd} report --lake {lake} --since {last} --until {after} --format md\n  \
+         {cmd} shell --lake {lake}\n  \
+         {cmd} ingest {} --lake {lake}   (again: finds nothing new)",
+        trail.display()
     );
     Ok(EXIT_OK)
+}
+
+/// How the user ran trailq: `cargo run --` from a build folder, else `trailq`.
+fn invocation() -> &'static str {
+    let in_build = std::env::current_exe().is_ok_and(|exe| {
+        exe.components()
+            .any(|c| c.as_os_str() == "target" || c.as_os_str() == "trailq-target")
+    });
+    if in_build { "cargo run --" } else { "trailq" }
 }
 
 /// `trailq detect` over the trail's last day, then `trailq report` of that day as HTML.

@@ -9,12 +9,14 @@ use clap::Args;
 
 use super::flags::{LakeArgs, S3Access};
 use super::{EXIT_OK, peak_memory, print_out, query_runtime, rows_in};
+use datafusion::scalar::ScalarValue;
 use trailq::error::{Error, Result};
+use trailq::record::time::format_time;
 use trailq::sql::canned::{self, CannedQuery};
 use trailq::sql::functions::FUNCTIONS;
 use trailq::sql::output::{self, Format, OutputOptions};
 use trailq::sql::params::{bind, bind_text, parse_assignment};
-use trailq::sql::{execute_stream, open_session};
+use trailq::sql::{event_range, execute_stream, open_session};
 
 /// Run SQL over the lake: ad hoc, from a file, or a canned investigation by name.
 ///
@@ -119,12 +121,33 @@ pub fn run(args: QueryArgs) -> Result<u8> {
             Some(query) => bind(&query.params, &args.params, Utc::now())?,
             None => bind_text(&args.params),
         };
+        let time = |name: &str| match params.get(name) {
+            Some(ScalarValue::TimestampMillisecond(Some(ms), _)) => Some(*ms),
+            _ => None,
+        };
+        let period = (time("since"), time("until"));
         let stream = execute_stream(&ctx, &sql, params).await?;
         let (out, destination) = target.writer()?;
-        output::write_stream(stream, out, &destination, options).await
+        let written = output::write_stream(stream, out, &destination, options).await?;
+        // A canned query over a period that holds no events at all: say where the data is.
+        let range = match period {
+            (Some(since), until) if written.rows == 0 => event_range(&ctx)
+                .await?
+                .filter(|&(first, last)| last < since || until.is_some_and(|u| first >= u)),
+            _ => None,
+        };
+        Ok((written, range))
     });
-    let written = target.finish(written)?;
+    let (written, range) = target.finish(written)?;
     log::info!("{}", rows_in(written.rows, started));
+    if let Some((first, last)) = range {
+        log::info!(
+            "the lake's events run from {} to {}; give the period with --param since=... \
+             --param until=... (the defaults count back from now)",
+            format_time(first),
+            format_time(last)
+        );
+    }
     if let Some(peak) = peak_memory() {
         log::debug!("peak memory {} MB", peak / 1_000_000);
     }

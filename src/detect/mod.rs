@@ -25,15 +25,10 @@ pub mod store;
 pub use finding::{Attribution, Candidate, Finding, Severity, Share};
 pub use registry::{Detector, ParamSpec, Params};
 
-use std::collections::HashMap;
-
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
 
 use self::rate::JudgeSpan;
 use crate::error::{Error, Result};
-use crate::sql::execute;
 
 /// What a detector reads: the session over the lake and the judged span.
 pub struct DetectInput<'a> {
@@ -67,29 +62,13 @@ pub struct Outcome {
     pub detectors: Vec<&'static str>,
 }
 
-/// The newest and oldest event times of the lake (ms), if it has events.
-async fn event_range(ctx: &SessionContext) -> Result<Option<(i64, i64)>> {
-    let (_, batches) = execute(
-        ctx,
-        "SELECT CAST(min(eventtime) AS BIGINT), CAST(max(eventtime) AS BIGINT) FROM events",
-        HashMap::new(),
-    )
-    .await?;
-    let batch = batches.first().filter(|b| b.num_rows() > 0);
-    Ok(batch.and_then(|b| {
-        let min = b.column(0).as_primitive::<Int64Type>();
-        let max = b.column(1).as_primitive::<Int64Type>();
-        (min.is_valid(0) && max.is_valid(0)).then(|| (min.value(0), max.value(0)))
-    }))
-}
-
 /// Runs the detectors over the window.
 pub async fn run(
     ctx: &SessionContext,
     window: Window,
     detectors: &[(Box<dyn Detector>, Params)],
 ) -> Result<Outcome> {
-    let Some((oldest, newest)) = event_range(ctx).await? else {
+    let Some((oldest, newest)) = crate::sql::event_range(ctx).await? else {
         return Err(Error::Usage(
             "the lake has no events yet: run `trailq ingest` first".into(),
         ));

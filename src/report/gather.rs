@@ -117,6 +117,11 @@ async fn ranked(
         .collect())
 }
 
+/// The UTC day of a time, as `YYYY-MM-DD`.
+fn day_text(ms: i64) -> String {
+    crate::record::time::format_day(crate::record::time::day_of(ms))
+}
+
 /// Gathers the report.
 pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
     let ctx = request.ctx;
@@ -154,14 +159,17 @@ pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
         previous_findings,
         detections_with_rows: detections.iter().filter(|d| d.rows > 0).count() as u64,
     };
+    let health = health(ctx, request.lake, since, until).await?;
+    let period = Period {
+        since: format_time(since),
+        until: format_time(until),
+    };
     Ok(Report {
         report_version: 1,
+        silence: Report::silence_of(headline.events.current, &health, &period),
         lake: request.lake.display(),
         generated_at: format_time(request.now.timestamp_millis() / 1000 * 1000),
-        period: Period {
-            since: format_time(since),
-            until: format_time(until),
-        },
+        period,
         previous_period: Period {
             since: format_time(previous),
             until: format_time(since),
@@ -169,7 +177,7 @@ pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
         headline,
         findings,
         detections,
-        health: health(ctx, request.lake, since, until).await?,
+        health,
         top: Tops {
             principals: ranked(ctx, "principal", "principal IS NOT NULL", since, until).await?,
             apis: ranked(
@@ -480,8 +488,9 @@ async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Re
             ctx,
             &format!(
                 "SELECT recipientaccountid, awsregion, CAST(max(eventtime) AS BIGINT) AS newest FROM events \
-                 WHERE {} GROUP BY 1, 2 ORDER BY newest, 1, 2",
-                range(until - 7 * 86_400_000, until)
+                 WHERE event_date <= DATE '{}' AND eventtime < '{}' GROUP BY 1, 2 ORDER BY newest, 1, 2",
+                day_text(until),
+                format_time(until)
             ),
         )
         .await?,

@@ -34,6 +34,7 @@ svg.chart { width: 100%; max-width: 720px; height: auto; background: #fff; }
 .chart .mean { stroke: #067647; stroke-dasharray: 4 3; } .chart text { font-size: 10px; fill: #5b6475; }
 .stale { color: var(--high); font-weight: 600; }
 .none { padding: 12px; background: var(--bg); border-radius: 8px; }
+.silence { padding: 12px; border: 2px solid var(--high); border-radius: 8px; color: var(--high); }
 @media print { main { max-width: none; padding: 0; } h2 { page-break-after: avoid; } .finding { break-inside: avoid; } }
 "#;
 
@@ -55,8 +56,11 @@ pub fn render(report: &Report) -> String {
                         (report.period.since) " to " (report.period.until) " · lake " code { (report.lake) }
                         " · generated " (report.generated_at)
                     }
+                    @if let Some(silence) = &report.silence {
+                        p.silence { strong { "Silent trails. " } (silence) }
+                    }
                     (headline(report))
-                    (findings(&report.findings))
+                    (findings(&report.findings, report.headline.events.current))
                     (detections(&report.detections))
                     (health(report))
                     (tops(report))
@@ -192,11 +196,13 @@ fn finding(f: &FindingReport) -> Markup {
     }
 }
 
-fn findings(list: &[FindingReport]) -> Markup {
+fn findings(list: &[FindingReport], events: u64) -> Markup {
     html! {
         section id="findings" {
             h2 { "Findings from the detectors" }
-            @if list.is_empty() {
+            @if list.is_empty() && events == 0 {
+                p.none { "No findings: the period has no events to judge." }
+            } @else if list.is_empty() {
                 p.none { "No findings in this period: nothing unusual against the baselines." }
             }
             @for f in list { (finding(f)) }

@@ -83,6 +83,9 @@ pub fn render(report: &Report) -> String {
         esc(&report.lake),
         report.generated_at
     );
+    if let Some(silence) = &report.silence {
+        let _ = writeln!(out, "> **Silent trails.** {}\n", esc(silence));
+    }
     let _ = writeln!(
         out,
         "## Headline\n\n| | This period | Previous period | Change |\n| --- | ---: | ---: | ---: |"
@@ -116,7 +119,12 @@ pub fn render(report: &Report) -> String {
     if report.findings.is_empty() {
         let _ = writeln!(
             out,
-            "No findings in this period: nothing unusual against the baselines."
+            "{}",
+            if h.events.current == 0 {
+                "No findings: the period has no events to judge."
+            } else {
+                "No findings in this period: nothing unusual against the baselines."
+            }
         );
     }
     for f in &report.findings {

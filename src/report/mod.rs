@@ -241,6 +241,9 @@ pub struct Report {
     pub previous_period: Period,
     /// Headline counts.
     pub headline: Headline,
+    /// Said first, loudly, when trails are silent: the period holds no events, or some account
+    /// and region sent none for `stale_after_hours` before the period's end.
+    pub silence: Option<String>,
     /// Detector findings that started in the period, newest first.
     pub findings: Vec<FindingReport>,
     /// Canned detection queries.
@@ -275,6 +278,50 @@ pub fn rate(value: f64) -> String {
 
 impl Report {
     /// The most severe finding or detection with rows, if any.
+    /// The warning about silent trails, when there is one.
+    pub(crate) fn silence_of(events: u64, health: &Health, period: &Period) -> Option<String> {
+        let newest = health
+            .freshness
+            .iter()
+            .map(|f| f.newest_event.as_str())
+            .max();
+        let stale: Vec<String> = health
+            .freshness
+            .iter()
+            .filter(|f| f.stale)
+            .map(|f| {
+                format!(
+                    "{} {} (newest event {})",
+                    f.account, f.region, f.newest_event
+                )
+            })
+            .collect();
+        if events == 0 {
+            return Some(match newest {
+                Some(newest) => format!(
+                    "No events from {} to {}: the lake's newest event before then is {newest}. \
+                     A trail that stopped delivering (or an ingest that stopped running) looks \
+                     like this; nothing below could be judged.",
+                    period.since, period.until
+                ),
+                None => format!(
+                    "No events from {} to {}, and none before: the lake is empty. Run `trailq \
+                     ingest` first.",
+                    period.since, period.until
+                ),
+            });
+        }
+        (!stale.is_empty()).then(|| {
+            format!(
+                "{} of {} account-regions sent no events in the last {} hours of the period: {}.",
+                stale.len(),
+                health.freshness.len(),
+                health.stale_after_hours,
+                stale.join(", ")
+            )
+        })
+    }
+
     pub fn worst(&self) -> Option<Severity> {
         let findings = self.findings.iter().map(|f| f.severity);
         let detections = self

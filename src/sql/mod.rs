@@ -14,8 +14,8 @@ mod time_conditions;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -222,6 +222,23 @@ pub async fn spawn_query(
             "a query task was cancelled: {err}"
         ))),
     }
+}
+
+/// The oldest and newest event times of the lake (UTC ms), if it has events: where its data
+/// is, for messages about a period that holds none.
+pub async fn event_range(ctx: &SessionContext) -> Result<Option<(i64, i64)>> {
+    let (_, batches) = execute(
+        ctx,
+        "SELECT CAST(min(eventtime) AS BIGINT), CAST(max(eventtime) AS BIGINT) FROM events",
+        HashMap::new(),
+    )
+    .await?;
+    let batch = batches.first().filter(|b| b.num_rows() > 0);
+    Ok(batch.and_then(|b| {
+        let min = b.column(0).as_primitive::<Int64Type>();
+        let max = b.column(1).as_primitive::<Int64Type>();
+        (min.is_valid(0) && max.is_valid(0)).then(|| (min.value(0), max.value(0)))
+    }))
 }
 
 /// Plans and runs one statement, binding `$name` parameters, and collects its result.

@@ -177,6 +177,43 @@ fn the_table_format_shows_a_bounded_preview_and_says_so() {
     assert!(stderr.contains("showing the first 7 rows"), "{stderr}");
 }
 
+/// A canned query whose default period (counted back from now) holds nothing says where the
+/// lake's data is.
+#[test]
+fn an_empty_default_period_says_where_the_data_is() {
+    let (_dir, lake, _) = lake_with_events();
+    let output = trailq(&["query", "--lake", lake.to_str().unwrap(), "root_activity"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("0 rows"), "{stderr}");
+    assert!(
+        stderr.contains("the lake's events run from 2024-03-0"),
+        "{stderr}"
+    );
+    let with_period = trailq(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "root_activity",
+        "--param",
+        "since=2024-03-09",
+        "--param",
+        "until=2024-03-10",
+    ]);
+    assert!(!String::from_utf8_lossy(&with_period.stderr).contains("the lake's events run"));
+    let before = trailq(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "root_activity",
+        "--param",
+        "since=2023-01-01",
+        "--param",
+        "until=2023-01-02",
+    ]);
+    assert!(String::from_utf8_lossy(&before.stderr).contains("the lake's events run"));
+}
+
 /// `trailq ARGS | head`: the reader goes away before trailq writes. That is the reader's
 /// choice: exit 0, nothing on stderr about it.
 #[test]

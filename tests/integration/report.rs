@@ -151,6 +151,45 @@ fn exit_codes_follow_fail_on_and_quiet_periods_still_report() {
     assert!(stderr.contains("trailq ingest"), "{stderr}");
 }
 
+/// A report for the last day, on a lake whose newest event is years old, says loudly that the
+/// trails are silent, with the newest event of each account and region.
+#[test]
+fn a_silent_period_is_the_finding() {
+    let (_dir, root) = temp_dir();
+    let lake = lake_with_findings(&root);
+    let (code, json, stderr) = report(&lake, &["--format", "json", "--no-queries"]);
+    assert_eq!(code, 0, "{stderr}");
+    let data: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(data["headline"]["events"]["current"], 0);
+    let silence = data["silence"].as_str().unwrap_or_default();
+    assert!(silence.starts_with("No events from"), "{silence}");
+    let freshness = data["health"]["freshness"].as_array().unwrap();
+    assert!(
+        !freshness.is_empty(),
+        "the newest event per account and region is listed"
+    );
+    assert!(
+        freshness.iter().all(|f| f["stale"] == true),
+        "{freshness:?}"
+    );
+    let newest = freshness
+        .iter()
+        .map(|f| f["newest_event"].as_str().unwrap())
+        .max()
+        .unwrap();
+    assert!(silence.contains(newest), "{silence} names {newest}");
+    let (_, markdown, _) = report(&lake, &["--format", "md", "--no-queries"]);
+    assert!(
+        markdown.contains("**Silent trails.** No events from"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("the period has no events to judge"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("nothing unusual"), "{markdown}");
+}
+
 /// A loopback HTTP server answering 503 to the first request and 200 after, keeping bodies.
 fn flaky_server() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
