@@ -12,6 +12,7 @@ pub mod error;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod s3;

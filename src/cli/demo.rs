@@ -10,7 +10,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use super::EXIT_OK;
 use trailq::compact::{CompactOptions, compact};
 use trailq::error::{Error, Result};
-use trailq::generate::{TrailSpec, generate};
+use trailq::generate::{TrailSpec, generate_with_progress};
 use trailq::ingest::{IngestOptions, ingest};
 use trailq::lake::Lake;
 use trailq::source::LocalSource;
@@ -29,7 +29,12 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     let trail = args.dir.join("trail");
     if !trail.exists() {
         log::info!("generating a sample trail in {}", trail.display());
-        generate(&TrailSpec::default(), &trail).map_err(|err| Error::io(&trail, err))?;
+        generate_with_progress(
+            &TrailSpec::default(),
+            &trail,
+            &super::progress::Bar::new(false),
+        )
+        .map_err(|err| Error::io(&trail, err))?;
     }
     let lake = args.dir.join("lake");
     let options = IngestOptions::default();
@@ -109,7 +114,8 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         lag_minutes: 0,
     };
     let detectors = trailq::detect::registry::select(&[], &[])?;
-    let outcome = trailq::detect::run(&ctx, window, &detectors).await?;
+    let outcome =
+        trailq::detect::run(&ctx, window, &detectors, &super::progress::Bar::new(false)).await?;
     let lake_handle = Lake::open(lake)?;
     trailq::detect::store::write(
         &lake_handle,

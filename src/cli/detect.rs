@@ -105,9 +105,10 @@ pub fn run(args: DetectArgs) -> Result<u8> {
     let s3 = S3Access::new(&lake_args.s3, runtime.handle());
     let s3_config = s3.for_lake(&location);
     let started = Instant::now();
+    let bar = super::progress::Bar::new(log::max_level() < log::LevelFilter::Info);
     let outcome = runtime.block_on(async {
         let ctx = open_session(&location, s3_config).await?;
-        detect::run(&ctx, window, &selected).await
+        detect::run(&ctx, window, &selected, &bar).await
     })?;
     let span = outcome.span;
     log::info!(

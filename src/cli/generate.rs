@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{EXIT_OK, thousands};
 use trailq::error::{Error, Result};
-use trailq::generate::{TrailSpec, generate};
+use trailq::generate::{TrailSpec, generate_with_progress};
 
 /// Generate a sample CloudTrail trail in the S3 layout (for trying trailq, tests and benchmarks).
 ///
@@ -78,7 +78,9 @@ pub fn run(args: GenerateArgs) -> Result<u8> {
             "--accounts, --regions and --days must each be at least one".into(),
         ));
     }
-    let stats = generate(&args.spec(), &args.out).map_err(|err| Error::io(&args.out, err))?;
+    let bar = super::progress::Bar::new(log::max_level() < log::LevelFilter::Info);
+    let stats = generate_with_progress(&args.spec(), &args.out, &bar)
+        .map_err(|err| Error::io(&args.out, err))?;
     log::info!(
         "generated {} log files ({} JSON, {} on disk) in {}: {} events, {} duplicate deliveries, \
          {} Insights records, {} digests",

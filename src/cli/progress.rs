@@ -1,12 +1,12 @@
-//! The ingest progress bar: drawn on stderr, and only when stderr is a terminal.
+//! Progress bars: drawn on stderr, and only when stderr is a terminal.
 
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use trailq::ingest::Progress;
+use trailq::progress::{Progress, Unit};
 
-/// A byte-based progress bar, hidden when stderr is not a terminal.
+/// A progress bar, hidden when stderr is not a terminal.
 pub struct Bar {
     bar: ProgressBar,
 }
@@ -19,25 +19,30 @@ impl Bar {
         } else {
             ProgressDrawTarget::stderr()
         };
-        let bar = ProgressBar::with_draw_target(Some(0), target);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta}) {msg}",
-            )
-            .expect("the template is valid"),
-        );
-        Self { bar }
+        Self {
+            bar: ProgressBar::with_draw_target(Some(0), target),
+        }
     }
 }
 
 impl Progress for Bar {
-    fn begin(&self, files: u64, bytes: u64) {
-        self.bar.set_length(bytes);
-        self.bar.set_message(format!("{files} files"));
+    fn begin(&self, total: u64, unit: Unit, what: &str) {
+        let template = match unit {
+            Unit::Bytes => "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta}) {msg}".to_string(),
+            Unit::Items(name) => format!("{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {name} ({{eta}}) {{msg}}"),
+        };
+        self.bar
+            .set_style(ProgressStyle::with_template(&template).expect("the template is valid"));
+        self.bar.set_length(total);
+        self.bar.set_message(what.to_string());
     }
 
-    fn advance(&self, bytes: u64) {
-        self.bar.inc(bytes);
+    fn add_work(&self, more: u64) {
+        self.bar.inc_length(more);
+    }
+
+    fn advance(&self, done: u64) {
+        self.bar.inc(done);
     }
 
     fn finish(&self) {

@@ -1,6 +1,6 @@
 //! `trailq report`: the scheduled anomaly report (HTML, Markdown or JSON).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -67,6 +67,13 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         .unwrap_or(now.timestamp_millis() - DEFAULT_PERIOD_MS);
     if until_ms <= since_ms {
         return Err(Error::Usage("--until must be after --since".into()));
+    }
+    if args.out.is_none() && args.format == ReportFormat::Html && std::io::stdout().is_terminal() {
+        return Err(Error::Usage(
+            "the HTML report is a page to open, not to read in a terminal: add --out report.html \
+             (or --format md to read it here)"
+                .into(),
+        ));
     }
     let location = args.lake.location()?;
     let runtime = query_runtime()?;

@@ -29,6 +29,7 @@ use datafusion::prelude::SessionContext;
 
 use self::rate::JudgeSpan;
 use crate::error::{Error, Result};
+use crate::progress::{Progress, Unit};
 
 /// What a detector reads: the session over the lake and the judged span.
 pub struct DetectInput<'a> {
@@ -36,6 +37,8 @@ pub struct DetectInput<'a> {
     pub ctx: &'a SessionContext,
     /// The judged minutes and where the data starts.
     pub span: JudgeSpan,
+    /// Where each day's scan is reported.
+    pub progress: &'a dyn Progress,
     /// The per-API series `api-call-rate` and `api-error-rate` share, once loaded: the first
     /// minute they cover, and the series.
     api_series: tokio::sync::Mutex<Option<(i64, std::sync::Arc<Vec<series::Series>>)>>,
@@ -67,6 +70,7 @@ pub async fn run(
     ctx: &SessionContext,
     window: Window,
     detectors: &[(Box<dyn Detector>, Params)],
+    progress: &dyn Progress,
 ) -> Result<Outcome> {
     let Some((oldest, newest)) = crate::sql::event_range(ctx).await? else {
         return Err(Error::Usage(
@@ -91,8 +95,18 @@ pub async fn run(
     let input = DetectInput {
         ctx,
         span,
+        progress,
         api_series: Default::default(),
     };
+    progress.begin(
+        0,
+        Unit::Items("day scans"),
+        &detectors
+            .iter()
+            .map(|(d, _)| d.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     // The detectors run side by side: one's grouping and judging in Rust overlaps another's
     // scans. `api-call-rate` and `api-error-rate` share one load of their series.
     let input = &input;
@@ -123,6 +137,7 @@ pub async fn run(
             .cmp(&a.candidate.episode.start)
             .then_with(|| a.shared_id().cmp(&b.shared_id()))
     });
+    progress.finish();
     Ok(Outcome {
         span,
         findings,

@@ -137,11 +137,13 @@ pub async fn per_day(
     }
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ctx = single_partition(input.ctx);
+    input.progress.add_work(days.len() as u64);
     let mut results = futures::stream::iter(days)
         .map(|sql| spawn_query(&ctx, sql, params.clone()))
         .buffered(parallel);
     while let Some(result) = results.next().await {
         add(&result?)?;
+        input.progress.advance(1);
     }
     Ok(())
 }

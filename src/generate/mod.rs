@@ -112,11 +112,30 @@ fn account_ids(spec: &TrailSpec) -> Vec<String> {
 
 /// Writes the trail under `out` and returns what it holds.
 pub fn generate(spec: &TrailSpec, out: &Path) -> io::Result<TrailStats> {
+    generate_with_progress(spec, out, &crate::progress::Silent)
+}
+
+/// `generate`, reporting each hour of logs written to `progress`.
+pub fn generate_with_progress(
+    spec: &TrailSpec,
+    out: &Path,
+    progress: &dyn crate::progress::Progress,
+) -> io::Result<TrailStats> {
     let accounts = account_ids(spec);
     let tasks: Vec<(usize, usize, u32, u32)> = (0..accounts.len())
         .flat_map(|a| (0..spec.regions.len()).map(move |r| (a, r)))
         .flat_map(|(a, r)| (0..spec.days).flat_map(move |d| (0..24).map(move |h| (a, r, d, h))))
         .collect();
+    progress.begin(
+        tasks.len() as u64,
+        crate::progress::Unit::Items("hours of logs"),
+        &format!(
+            "{} accounts x {} regions x {} days",
+            accounts.len(),
+            spec.regions.len(),
+            spec.days
+        ),
+    );
     let counters = Counters::default();
     tasks
         .par_iter()
@@ -137,8 +156,11 @@ pub fn generate(spec: &TrailSpec, out: &Path) -> io::Result<TrailStats> {
             let mut rng = fastrand::Rng::with_seed(
                 spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ task as u64,
             );
-            writer.write(&mut rng)
+            writer.write(&mut rng)?;
+            progress.advance(1);
+            Ok::<(), io::Error>(())
         })?;
+    progress.finish();
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     Ok(TrailStats {
         log_files: get(&counters.log_files),

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::lake::{
     Lake, Manifest, OutputEntry, SourceStatus, Table, Transaction, commit, new_txid, recover,
 };
+use crate::progress::{Progress, Unit};
 use crate::sink::{Partition, TakenPartition};
 use crate::source::{Route, Selection, Source, SourceObject};
 
@@ -54,21 +55,6 @@ impl Default for IngestOptions {
         }
     }
 }
-
-/// Receives progress from a run (the CLI draws a bar; tests stay silent).
-pub trait Progress: Sync {
-    /// The run will read `files` objects of `bytes` bytes.
-    fn begin(&self, _files: u64, _bytes: u64) {}
-    /// One object of `bytes` bytes is done.
-    fn advance(&self, _bytes: u64) {}
-    /// The run is over.
-    fn finish(&self) {}
-}
-
-/// Progress that reports nothing.
-pub struct Silent;
-
-impl Progress for Silent {}
 
 /// An input that could not be ingested completely, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +141,11 @@ pub fn ingest(
         ..IngestSummary::default()
     };
     let plan = plan(source, &manifest, &options.selection, &mut summary);
-    progress.begin(plan.len() as u64, plan.iter().map(|o| o.size).sum());
+    progress.begin(
+        plan.iter().map(|o| o.size).sum(),
+        Unit::Bytes,
+        &format!("{} files", plan.len()),
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
         .thread_name(|i| format!("trailq-ingest-{i}"))

@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use super::Progress;
 use super::dedupe::{Dedupe, dedupe_key};
 use super::rejects::Reject;
 use crate::decode::{self, DecodeLimits, RecordSplitter};
 use crate::error::Result;
 use crate::lake::Table;
 use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
+use crate::progress::Progress;
 use crate::record::parse_record;
 use crate::record::time::day_of;
 use crate::sink::{LAYOUT, Partition, PartitionBuffers, TakenPartition, write_sorted};

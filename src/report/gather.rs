@@ -374,11 +374,15 @@ async fn detections(
         .collect();
     // Two at a time: each query leaves a core idle while it plans and collects.
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-    futures::stream::iter(queries)
+    let mut results: Vec<DetectionResult> = futures::stream::iter(queries)
         .map(|(query, severity)| detection(ctx, query, severity, since, until, now))
         .buffered(parallel)
         .collect()
-        .await
+        .await;
+    // The most severe first; within a severity, those with rows first.
+    results
+        .sort_by(|a, b| (b.severity, b.rows > 0, &a.name).cmp(&(a.severity, a.rows > 0, &b.name)));
+    results
 }
 
 /// Runs one canned detection query over the period.

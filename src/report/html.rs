@@ -5,7 +5,9 @@
 use crate::detect::Share;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{Change, Chart, DetectionResult, FindingReport, Ranked, RejectGroup, Report, rate};
+use super::{
+    Change, Chart, DetectionResult, FindingReport, Ranked, RejectGroup, Report, events, rate,
+};
 
 const CSS: &str = r#"
 :root { --fg: #1d2330; --muted: #5b6475; --line: #d9dee8; --bg: #f6f7fa; --high: #b42318; --medium: #b54708; --low: #175cd3; }
@@ -16,13 +18,14 @@ h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 32px 0 12px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 0 0 6px; }
 .meta, .muted { color: var(--muted); }
-code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-all; }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+td.num, th.num, .badge, .card .value, .nowrap { white-space: nowrap; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 12px; }
 .card { background: var(--bg); border: 1px solid var(--line); border-radius: 8px; padding: 12px; }
 .card .value { font-size: 22px; font-weight: 600; }
 .up { color: var(--high); } .down { color: #067647; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
 th { background: var(--bg); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .finding { border: 1px solid var(--line); border-radius: 8px; padding: 14px; margin: 12px 0; page-break-inside: avoid; }
@@ -31,7 +34,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 12px; }
 svg.chart { width: 100%; max-width: 720px; height: auto; background: #fff; }
 .chart .band { fill: #d1fadf; } .chart .window { fill: #fee4e2; } .chart .line { fill: none; stroke: #1d2330; stroke-width: 1.5; }
-.chart .mean { stroke: #067647; stroke-dasharray: 4 3; } .chart text { font-size: 10px; fill: #5b6475; }
+.chart .mean { stroke: #067647; stroke-dasharray: 4 3; } .chart text { font-size: 14px; fill: #5b6475; }
+.legend { color: var(--muted); font-size: 12px; } .legend span { margin-right: 12px; white-space: nowrap; }
+.swatch { display: inline-block; width: 12px; height: 10px; margin-right: 4px; vertical-align: middle; }
 .stale { color: var(--high); font-weight: 600; }
 .none { padding: 12px; background: var(--bg); border-radius: 8px; }
 .silence { padding: 12px; border: 2px solid var(--high); border-radius: 8px; color: var(--high); }
@@ -78,10 +83,14 @@ fn delta(change: &Change) -> Markup {
             span.muted { "no data in the previous period" }
         } @else {
             @let pct = 100.0 * (current - previous) / previous;
-            span class=(if pct > 0.0 { "up" } else { "down" }) {
-                (if pct >= 0.0 { "▲ " } else { "▼ " }) (format!("{:.0}%", pct.abs()))
+            @if pct.abs() < 0.5 {
+                span.muted { "no change vs " (change.previous) }
+            } @else {
+                span class=(if pct > 0.0 { "up" } else { "down" }) {
+                    (if pct > 0.0 { "▲ " } else { "▼ " }) (format!("{:.0}%", pct.abs()))
+                }
+                span.muted { " vs " (change.previous) }
             }
-            span.muted { " vs " (change.previous) }
         }
     }
 }
@@ -138,16 +147,23 @@ fn chart(chart: &Chart) -> Markup {
             line.mean x1=(left) x2=(width - 8.0) y1=(format!("{:.1}", y(chart.baseline_average))) y2=(format!("{:.1}", y(chart.baseline_average))) {}
             polyline.line points=(points.join(" ")) {}
             line x1=(left) x2=(left) y1="8" y2=(height - bottom) stroke="#d9dee8" {}
-            text x="2" y="14" { (top) "/min" }
+            text x="2" y="20" { (top) }
             text x="2" y=(height - bottom) { "0" }
-            text x=(left) y=(height - 4.0) { (chart.from) }
-            text x=(width - 120.0) y=(height - 4.0) { "+" (chart.counts.len()) " min" }
+            text x=(left) y=(height - 2.0) { (chart.from) }
+            text x=(width - 90.0) y=(height - 2.0) { "+" (chart.counts.len()) " min" }
+        }
+        div.legend {
+            span { span.swatch style="background:#1d2330;height:2px" {} "events per minute" }
+            span { span.swatch style="background:#d1fadf" {} "normal (baseline + 3 σ)" }
+            span { span.swatch style="border-top:2px dashed #067647;height:0" {} "baseline average" }
+            span { span.swatch style="background:#fee4e2" {} "insight" }
         }
     }
 }
 
 fn shares(list: &[Share]) -> Markup {
     html! {
+        @if list.is_empty() { span.muted { "none" } }
         @for item in list {
             div { code { (item.value) } " " span.muted { (rate(item.average)) } }
         }
@@ -170,7 +186,7 @@ fn finding(f: &FindingReport) -> Markup {
                     tr { th { "End" } td { @if let Some(end) = &f.end { (end) } @else { "ongoing" } } }
                     tr { th { "Duration" } td { (f.duration_minutes) " min" } }
                     tr { th { "Baseline" } td { (rate(f.baseline_average)) } }
-                    tr { th { "Insight" } td { (rate(f.insight_average)) ", " (f.event_count) " events" } }
+                    tr { th { "Insight" } td { (rate(f.insight_average)) ", " (events(f.event_count)) } }
                 }
                 @if let Some(c) = &f.chart { div { (chart(c)) } }
             }
@@ -255,10 +271,7 @@ fn health(report: &Report) -> Markup {
     html! {
         section id="health" {
             h2 { "Data health" }
-            p {
-                "Ingests in the period read " (h.files_ingested) " files completely, "
-                (h.files_partial) " with rejected records, " (h.files_failed) " failed."
-            }
+            p { (h.ingests_line()) }
             (groups("Inputs still incomplete (retried by the next ingest)", &h.outstanding))
             (groups("Rejected records and inputs", &h.rejects))
             h3 { "Newest event per account and region" }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Change, Chart, Ranked, RejectGroup, Report, rate};
+use super::{Change, Chart, Ranked, RejectGroup, Report, events, rate};
 
 /// Escapes Markdown and HTML specials, and keeps a value on one line (and in one table cell).
 fn esc(text: &str) -> String {
@@ -131,7 +131,7 @@ pub fn render(report: &Report) -> String {
         let subject = esc(&f.subject());
         let _ = writeln!(
             out,
-            "### {} · {}: {}\n\n- {} · {} · {} · id {}\n- {} to {} ({} min)\n- baseline {}, insight {}, {} events\n- {}",
+            "### {} · {}: {}\n\n- {} · {} · {} · id {}\n- {} to {} ({} min)\n- baseline {}, insight {}, {}\n- {}",
             f.severity.name().to_uppercase(),
             esc(&f.insight_type),
             subject,
@@ -144,7 +144,7 @@ pub fn render(report: &Report) -> String {
             f.duration_minutes,
             rate(f.baseline_average),
             rate(f.insight_average),
-            f.event_count,
+            events(f.event_count),
             esc(&f.reason)
         );
         if let Some(chart) = &f.chart {
@@ -193,11 +193,7 @@ pub fn render(report: &Report) -> String {
     }
 
     let health = &report.health;
-    let _ = writeln!(
-        out,
-        "\n## Data health\n\nIngests in the period read {} files completely, {} with rejected records, {} failed.",
-        health.files_ingested, health.files_partial, health.files_failed
-    );
+    let _ = writeln!(out, "\n## Data health\n\n{}", health.ingests_line());
     groups(
         &mut out,
         "Inputs still incomplete (retried by the next ingest)",

@@ -254,6 +254,20 @@ pub struct Report {
     pub top: Tops,
 }
 
+impl Health {
+    /// What the period's ingests read, or that none ran.
+    pub fn ingests_line(&self) -> String {
+        if self.files_ingested + self.files_partial + self.files_failed == 0 {
+            "No ingest ran in this period.".to_string()
+        } else {
+            format!(
+                "Ingests in the period read {} files completely, {} with rejected records, {} failed.",
+                self.files_ingested, self.files_partial, self.files_failed
+            )
+        }
+    }
+}
+
 impl FindingReport {
     /// What the finding is about: the API (and error code), or the principal.
     pub fn subject(&self) -> String {
@@ -268,11 +282,28 @@ impl FindingReport {
 }
 
 /// A per-minute rate for people: four decimals, or three significant digits below 0.01.
-pub fn rate(value: f64) -> String {
-    if value != 0.0 && value.abs() < 0.01 {
-        format!("{value:.2e}/min")
+/// `1 event`, `60 events`.
+pub fn events(count: f64) -> String {
+    if count == 1.0 {
+        "1 event".to_string()
     } else {
-        format!("{value:.4}/min")
+        format!("{count} events")
+    }
+}
+
+/// A rate in events per minute, with as many digits as it needs.
+pub fn rate(value: f64) -> String {
+    let magnitude = value.abs();
+    if value == 0.0 {
+        "0/min".to_string()
+    } else if magnitude < 0.01 {
+        format!("{value:.1e}/min")
+    } else if magnitude < 1.0 {
+        format!("{value:.2}/min")
+    } else if magnitude < 100.0 {
+        format!("{value:.1}/min")
+    } else {
+        format!("{value:.0}/min")
     }
 }
 

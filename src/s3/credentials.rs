@@ -50,9 +50,15 @@ impl CredentialProvider for ChainCredentials {
             }
         }
         let credentials = self.provider.provide_credentials().await.map_err(|err| {
+            let message = match err {
+                aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
+                    _,
+                ) => super::NO_CREDENTIALS.to_string(),
+                other => format!("the AWS credentials could not be loaded: {other}"),
+            };
             object_store::Error::Generic {
                 store: "S3",
-                source: format!("no AWS credentials: {err}").into(),
+                source: message.into(),
             }
         })?;
         let credential = Arc::new(AwsCredential {

@@ -208,8 +208,27 @@ where
     };
     match code {
         Some(code) => format!("{code}: {}{hint}", message.unwrap_or("no message")),
+        None if lacks_credentials(err) => NO_CREDENTIALS.to_string(),
         None => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
     }
+}
+
+/// What to do when the credential chain found nothing.
+pub(crate) const NO_CREDENTIALS: &str = "no AWS credentials found: set AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY, or pass --profile NAME (or AWS_PROFILE; `aws sso login` first for SSO), \
+     or run where an instance, container or web-identity role applies";
+
+/// Whether the request failed because the credential chain found no credentials.
+fn lacks_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(error) = source {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) = error.downcast_ref() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod canned;
 mod committed;
 pub mod ddl;
+mod explain;
 pub mod functions;
 mod group_keys;
 mod lake_table;
@@ -30,6 +31,7 @@ use datafusion::scalar::ScalarValue;
 use object_store::local::LocalFileSystem;
 
 use self::committed::CommittedFiles;
+pub use self::explain::explain;
 use self::lake_table::LakeTable;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLocation, Table};
@@ -277,75 +279,5 @@ async fn plan(
         Ok(frame)
     } else {
         frame.with_param_values(params).map_err(explain)
-    }
-}
-
-/// Adds what a user can do next to a query error: for an unknown column, the close names (and
-/// that identifiers are lower case).
-pub fn explain(err: datafusion::error::DataFusionError) -> Error {
-    let message = err.to_string();
-    let hint = unknown_column(&message)
-        .map(|(name, valid)| column_hint(name, &valid))
-        .unwrap_or_default();
-    Error::Query(format!("{message}{hint}"))
-}
-
-/// The unknown name and the valid fields of a "No field named" error.
-fn unknown_column(message: &str) -> Option<(&str, Vec<&str>)> {
-    let rest = &message[message.find("No field named ")? + "No field named ".len()..];
-    let name = rest
-        .split(['.', ' ', '\n'])
-        .next()?
-        .trim_matches(['"', '\'']);
-    let valid = message
-        .split("Valid fields are ")
-        .nth(1)
-        .map(|list| {
-            list.trim_end_matches(['.', '\n'])
-                .split(", ")
-                .map(|field| field.rsplit('.').next().unwrap_or(field).trim_matches('"'))
-                .collect()
-        })
-        .unwrap_or_default();
-    Some((name, valid))
-}
-
-fn column_hint(name: &str, valid: &[&str]) -> String {
-    let lower = name.to_ascii_lowercase();
-    let mut hint = String::new();
-    if lower != name {
-        hint.push_str(&format!(
-            "\nhint: column names are CloudTrail's field names in lower case: write {lower}, unquoted \
-             (a quoted \"{name}\" keeps its case)"
-        ));
-    }
-    let mut close: Vec<(f64, &str)> = valid
-        .iter()
-        .map(|field| (strsim::jaro_winkler(&lower, field), *field))
-        .filter(|(score, field)| *score > 0.8 && *field != lower)
-        .collect();
-    close.sort_by(|a, b| b.0.total_cmp(&a.0));
-    if !close.is_empty() {
-        let names: Vec<&str> = close.iter().take(3).map(|(_, field)| *field).collect();
-        hint.push_str(&format!("\nhint: did you mean {}?", names.join(", ")));
-    }
-    hint
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_columns_get_hints() {
-        let message = "Schema error: No field named \"eventName\". Valid fields are events.eventname, events.eventsource, events.useridentity.";
-        let (name, valid) = unknown_column(message).unwrap();
-        assert_eq!(name, "eventName");
-        let hint = column_hint(name, &valid);
-        assert!(hint.contains("write eventname, unquoted"), "{hint}");
-        let hint = column_hint("eventsorce", &valid);
-        assert!(hint.contains("did you mean eventsource"), "{hint}");
-        assert!(!hint.contains("lower case"));
-        assert_eq!(column_hint("zzz", &valid), "");
     }
 }

@@ -275,6 +275,35 @@ fn trail_bucket_ingests_like_the_local_folder() {
     assert!(ids.contains("late-0001"));
 }
 
+/// Without credentials, S3 says what to do, not what the SDK's provider chain tried.
+#[test]
+fn missing_credentials_say_where_to_put_them() {
+    let bucket = new_bucket("nocreds");
+    let (_dir, root) = temp_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_trailq"))
+        .args(["ingest", &format!("s3://{bucket}/AWSLogs/"), "--lake"])
+        .arg(root.join("lake"))
+        .args(["--endpoint-url", &endpoint()])
+        .env_remove("TRAILQ_FAILPOINT")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .envs(AWS_ENV.into_iter().filter(|(key, _)| !key.contains("KEY")))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials found: set AWS_ACCESS_KEY_ID"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("CredentialsNotLoaded"),
+        "no debug structures: {stderr}"
+    );
+}
+
 /// A bucket shared with other services: their folders are never listed, files beside
 /// `AWSLogs/` are skipped, and the run is clean.
 #[test]
