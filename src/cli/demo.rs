@@ -19,7 +19,8 @@ use trailq::source::LocalSource;
 /// its last day and write the report (DIR/report.html).
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Working folder: the trail goes to DIR/AWSLogs, the lake to DIR/lake.
+    /// Working folder: the trail goes to DIR/trail, the lake to DIR/lake, the report to
+    /// DIR/report.html.
     #[arg(default_value = "trailq-demo")]
     dir: PathBuf,
 }
