@@ -311,3 +311,38 @@ fn tops(report: &Report) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_count_is_not_coloured_as_a_change() {
+        let same = delta(&Change {
+            current: 19_999,
+            previous: 19_997,
+        })
+        .into_string();
+        assert!(
+            same.contains("no change vs 19997") && !same.contains('▲'),
+            "{same}"
+        );
+        let up = delta(&Change {
+            current: 150,
+            previous: 100,
+        })
+        .into_string();
+        assert!(up.contains("class=\"up\"") && up.contains("▲ 50%"), "{up}");
+    }
+
+    #[test]
+    fn rates_and_counts_read_as_a_person_writes_them() {
+        assert_eq!(rate(0.0), "0/min");
+        assert_eq!(rate(1.0), "1.0/min");
+        assert_eq!(rate(0.25), "0.25/min");
+        assert_eq!(rate(1234.5), "1234/min");
+        assert_eq!(rate(1.0 / 10080.0), "9.9e-5/min");
+        assert_eq!(events(1.0), "1 event");
+        assert_eq!(events(60.0), "60 events");
+    }
+}
