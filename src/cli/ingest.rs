@@ -158,43 +158,22 @@ fn report(summary: &IngestSummary) {
             summary.failures.len() - LISTED_FAILURES
         );
     }
-    let mut skipped = Vec::new();
-    if summary.digests > 0 {
-        skipped.push(format!("{} digests", thousands(summary.digests)));
-    }
-    if summary.aggregated > 0 {
-        skipped.push(format!(
-            "{} aggregated-event files",
-            thousands(summary.aggregated)
-        ));
-    }
-    if summary.other_services > 0 {
-        skipped.push(format!(
-            "{} other services' log files",
-            thousands(summary.other_services)
-        ));
-    }
-    if summary.outside_logs > 0 {
-        skipped.push(format!(
-            "{} files outside AWSLogs/",
-            thousands(summary.outside_logs)
-        ));
-    }
-    if summary.skipped_folders > 0 {
-        skipped.push(format!(
-            "{} folders of other logs (not listed)",
-            thousands(summary.skipped_folders)
-        ));
-    }
-    if summary.ignored > 0 {
-        skipped.push(format!("{} hidden files", thousands(summary.ignored)));
-    }
-    if summary.unselected > 0 {
-        skipped.push(format!(
-            "{} files outside the selection",
-            thousands(summary.unselected)
-        ));
-    }
+    let skipped: Vec<String> = [
+        (summary.digests, "digests"),
+        (summary.aggregated, "aggregated-event files"),
+        (summary.other_services, "other services' log files"),
+        (summary.outside_logs, "files outside AWSLogs/"),
+        (
+            summary.skipped_folders,
+            "folders of other logs (not listed)",
+        ),
+        (summary.ignored, "hidden files"),
+        (summary.unselected, "files outside the selection"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{} {what}", thousands(count)))
+    .collect();
     let skipped = if skipped.is_empty() {
         String::new()
     } else {

@@ -178,7 +178,10 @@ impl Target {
 
     fn writer(&self) -> Result<(Box<dyn Write + Send>, PathBuf)> {
         match &self.file {
-            None => Ok((Box::new(std::io::stdout()), PathBuf::from("<stdout>"))),
+            None => Ok((
+                Box::new(std::io::BufWriter::new(std::io::stdout())),
+                PathBuf::from("<stdout>"),
+            )),
             Some((path, partial)) => {
                 let file = std::fs::File::create(partial).map_err(|err| Error::io(path, err))?;
                 Ok((Box::new(std::io::BufWriter::new(file)), path.clone()))

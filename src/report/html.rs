@@ -34,7 +34,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 12px; }
 svg.chart { width: 100%; max-width: 720px; height: auto; background: #fff; }
 .chart .band { fill: #d1fadf; } .chart .window { fill: #fee4e2; } .chart .line { fill: none; stroke: #1d2330; stroke-width: 1.5; }
-.chart .mean { stroke: #067647; stroke-dasharray: 4 3; } .chart text { font-size: 14px; fill: #5b6475; }
+.chart .mean { stroke: #067647; stroke-dasharray: 4 3; } .chart text { font-size: 22px; fill: #5b6475; }
 .legend { color: var(--muted); font-size: 12px; } .legend span { margin-right: 12px; white-space: nowrap; }
 .swatch { display: inline-block; width: 12px; height: 10px; margin-right: 4px; vertical-align: middle; }
 .stale { color: var(--high); font-weight: 600; }
@@ -120,7 +120,8 @@ fn headline(report: &Report) -> Markup {
 
 /// The chart: per-minute counts as a line over the normal band, the insight window shaded.
 fn chart(chart: &Chart) -> Markup {
-    let (width, height, left, bottom) = (720.0, 170.0, 36.0, 20.0);
+    // Labels are sized for the chart drawn at about half its width, beside the numbers.
+    let (width, height, left, bottom) = (720.0, 200.0, 56.0, 30.0);
     let top = chart
         .counts
         .iter()
@@ -147,10 +148,10 @@ fn chart(chart: &Chart) -> Markup {
             line.mean x1=(left) x2=(width - 8.0) y1=(format!("{:.1}", y(chart.baseline_average))) y2=(format!("{:.1}", y(chart.baseline_average))) {}
             polyline.line points=(points.join(" ")) {}
             line x1=(left) x2=(left) y1="8" y2=(height - bottom) stroke="#d9dee8" {}
-            text x="2" y="20" { (top) }
+            text x="2" y="26" { (top) }
             text x="2" y=(height - bottom) { "0" }
-            text x=(left) y=(height - 2.0) { (chart.from) }
-            text x=(width - 90.0) y=(height - 2.0) { "+" (chart.counts.len()) " min" }
+            text x=(left) y=(height - 4.0) { (chart.from) }
+            text x=(width - 8.0) y=(height - 4.0) text-anchor="end" { "+" (chart.counts.len()) " min" }
         }
         div.legend {
             span { span.swatch style="background:#1d2330;height:2px" {} "events per minute" }
