@@ -15,6 +15,7 @@ pub mod lake;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod rules;
 pub mod s3;
 pub mod sink;
 pub mod source;

@@ -14,6 +14,7 @@ mod ingest;
 mod progress;
 mod query;
 mod report;
+mod rules;
 mod shell;
 
 use std::io::Write;
@@ -53,6 +54,7 @@ enum Command {
     Ddl(ddl::DdlArgs),
     Detect(detect::DetectArgs),
     Report(report::ReportArgs),
+    Rules(rules::RulesArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Ddl(args) => ddl::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Report(args) => report::run(args),
+        Command::Rules(args) => rules::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -31,6 +31,15 @@ pub struct FunctionDoc {
 /// Every trailq SQL function (JSON functions come from `datafusion-functions-json`).
 pub const FUNCTIONS: &[FunctionDoc] = &[
     FunctionDoc {
+        signature: "json_match(json, path, op, value)",
+        description: "whether any value at a dotted path of a JSON text matches: keys compared \
+                      without case, arrays searched element by element; op is equals (with * \
+                      and ? wildcards, \\ escapes, case-insensitive), equals_cased, regex \
+                      (value may start with (?i), (?m), (?s)), cidr, exists, null, lt, lte, gt \
+                      or gte",
+        example: "json_match(requestparameters, 'ipPermissions.items.ipRanges.items.cidrIp', 'equals', '0.0.0.0/0')",
+    },
+    FunctionDoc {
         signature: "arn_partition(arn)",
         description: "the partition of an ARN (aws, aws-cn, aws-us-gov)",
         example: "arn_partition('arn:aws:iam::111122223333:user/alice') = 'aws'",
@@ -150,6 +159,18 @@ pub fn register(ctx: &SessionContext) {
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(times.with_timezone("UTC"))))
         }),
+    ));
+    ctx.register_udf(create_udf(
+        "json_match",
+        vec![
+            DataType::Utf8View,
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Utf8,
+        ],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(json_match_udf),
     ));
     ctx.register_udf(create_udf(
         "ip_in_cidr",
@@ -335,6 +356,11 @@ impl Network {
     }
 }
 
+/// Whether `cidr` is a network `ip_in_cidr` and `json_match` accept.
+pub(crate) fn parse_network(cidr: &str) -> Option<()> {
+    Network::parse(cidr).map(|_| ())
+}
+
 /// Whether `address` is in `cidr`; `None` when either does not parse.
 fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
     Network::parse(cidr)?.contains(address)
@@ -374,9 +400,240 @@ fn ip_in_cidr_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     })
 }
 
+/// How `json_match` compares each value it finds.
+enum JsonTest {
+    /// A Sigma-style pattern, lower-cased unless cased.
+    Pattern {
+        pattern: Vec<Glob>,
+        cased: bool,
+    },
+    Regex(regex::Regex),
+    Cidr(Network),
+    Exists,
+    Null,
+    Compare(std::cmp::Ordering, bool, f64),
+}
+
+/// One piece of a wildcard pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Glob {
+    /// Text to match as it is.
+    Text(String),
+    /// `?`: any one character.
+    One,
+    /// `*`: any run of characters.
+    Any,
+}
+
+/// Splits a Sigma-style pattern: `*` and `?` are wildcards, `\*`, `\?` and `\\` their literals.
+pub(crate) fn glob(pattern: &str) -> Vec<Glob> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
+                text.push(chars.next().expect("peeked"));
+            }
+            '*' | '?' => {
+                if !text.is_empty() {
+                    out.push(Glob::Text(std::mem::take(&mut text)));
+                }
+                out.push(if c == '*' { Glob::Any } else { Glob::One });
+            }
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        out.push(Glob::Text(text));
+    }
+    out
+}
+
+/// Whether `value` matches the pieces (backtracking on `*`, which patterns use sparingly).
+fn glob_matches(pieces: &[Glob], value: &str) -> bool {
+    match pieces.split_first() {
+        None => value.is_empty(),
+        Some((Glob::Text(text), rest)) => value
+            .strip_prefix(text.as_str())
+            .is_some_and(|tail| glob_matches(rest, tail)),
+        Some((Glob::One, rest)) => {
+            let mut chars = value.chars();
+            chars.next().is_some() && glob_matches(rest, chars.as_str())
+        }
+        Some((Glob::Any, rest)) => {
+            rest.is_empty()
+                || value
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .chain([value.len()])
+                    .any(|i| glob_matches(rest, &value[i..]))
+        }
+    }
+}
+
+impl JsonTest {
+    fn parse(op: &str, value: &str) -> Result<Self> {
+        let number = || {
+            value.trim().parse::<f64>().map_err(|_| {
+                DataFusionError::Execution(format!("json_match: `{value}` is not a number"))
+            })
+        };
+        use std::cmp::Ordering::{Greater, Less};
+        Ok(match op {
+            "equals" => JsonTest::Pattern {
+                pattern: glob(&value.to_lowercase()),
+                cased: false,
+            },
+            "equals_cased" => JsonTest::Pattern {
+                pattern: glob(value),
+                cased: true,
+            },
+            "regex" => JsonTest::Regex(regex::Regex::new(value).map_err(|err| {
+                DataFusionError::Execution(format!("json_match: bad regular expression: {err}"))
+            })?),
+            "cidr" => JsonTest::Cidr(Network::parse(value).ok_or_else(|| {
+                DataFusionError::Execution(format!("json_match: `{value}` is not a CIDR"))
+            })?),
+            "exists" => JsonTest::Exists,
+            "null" => JsonTest::Null,
+            "lt" => JsonTest::Compare(Less, false, number()?),
+            "lte" => JsonTest::Compare(Less, true, number()?),
+            "gt" => JsonTest::Compare(Greater, false, number()?),
+            "gte" => JsonTest::Compare(Greater, true, number()?),
+            other => {
+                return Err(DataFusionError::Execution(format!(
+                    "json_match: unknown op `{other}`"
+                )));
+            }
+        })
+    }
+
+    /// Whether the values found at the path (`None` when the path is absent) pass.
+    fn passes(&self, found: &[&serde_json::Value], present: bool) -> bool {
+        match self {
+            JsonTest::Exists => present,
+            JsonTest::Null => !present || found.iter().any(|v| v.is_null()),
+            _ => found.iter().any(|value| self.value_passes(value)),
+        }
+    }
+
+    fn value_passes(&self, value: &serde_json::Value) -> bool {
+        let text = match value {
+            serde_json::Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            serde_json::Value::Null => return false,
+            other => std::borrow::Cow::Owned(other.to_string()),
+        };
+        match self {
+            JsonTest::Pattern { pattern, cased } => {
+                if *cased {
+                    glob_matches(pattern, &text)
+                } else {
+                    glob_matches(pattern, &text.to_lowercase())
+                }
+            }
+            JsonTest::Regex(re) => re.is_match(&text),
+            JsonTest::Cidr(network) => network.contains(&text).unwrap_or(false),
+            JsonTest::Compare(side, or_equal, bound) => text.trim().parse::<f64>().is_ok_and(|n| {
+                let order = n.partial_cmp(bound);
+                order == Some(*side) || (*or_equal && order == Some(std::cmp::Ordering::Equal))
+            }),
+            JsonTest::Exists | JsonTest::Null => true,
+        }
+    }
+}
+
+/// The values at a dotted path (keys without case), arrays searched element by element.
+fn values_at<'a>(
+    value: &'a serde_json::Value,
+    path: &[&str],
+    out: &mut Vec<&'a serde_json::Value>,
+) {
+    match value {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                values_at(item, path, out);
+            }
+        }
+        serde_json::Value::Object(map) => match path.split_first() {
+            None => out.push(value),
+            Some((key, rest)) => {
+                for (name, inner) in map {
+                    if name.eq_ignore_ascii_case(key) {
+                        values_at(inner, rest, out);
+                    }
+                }
+            }
+        },
+        scalar if path.is_empty() => out.push(scalar),
+        _ => {}
+    }
+}
+
+fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let scalar = |i: usize| match &args[i] {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)),
+        ) => Ok(text.clone()),
+        _ => Err(DataFusionError::Execution(
+            "json_match: path, op and value must be constants".into(),
+        )),
+    };
+    let (path, op, value) = (scalar(1)?, scalar(2)?, scalar(3)?);
+    let test = JsonTest::parse(&op, &value)?;
+    let path: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+    let rows = match &args[0] {
+        ColumnarValue::Array(array) => array.len(),
+        ColumnarValue::Scalar(_) => 1,
+    };
+    let texts = args[0].to_array(rows)?;
+    let texts = cast(&texts, &DataType::Utf8View)?;
+    let out: BooleanArray = texts
+        .as_string_view()
+        .iter()
+        .map(|text| {
+            let parsed = text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+            let mut found = Vec::new();
+            if let Some(json) = &parsed {
+                values_at(json, &path, &mut found);
+            }
+            Some(test.passes(&found, !found.is_empty()))
+        })
+        .collect();
+    Ok(match &args[0] {
+        ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
+        ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcards_escapes_and_json_paths() {
+        assert!(glob_matches(&glob("*.example.com"), "a.example.com"));
+        assert!(glob_matches(&glob("a?c"), "abc"));
+        assert!(!glob_matches(&glob("a?c"), "ac"));
+        assert!(glob_matches(&glob(r"100\*"), "100*"));
+        assert!(!glob_matches(&glob(r"100\*"), "1000"));
+        assert!(glob_matches(&glob(r"c:\\x"), r"c:\x"));
+        let json: serde_json::Value = serde_json::from_str(
+            r#"{"ipPermissions":{"items":[{"ipRanges":{"items":[{"cidrIp":"10.0.0.0/8"},{"cidrIp":"0.0.0.0/0"}]}}]}}"#,
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        values_at(
+            &json,
+            &["IPPERMISSIONS", "items", "ipRanges", "items", "cidrIp"],
+            &mut found,
+        );
+        assert_eq!(found.len(), 2);
+        let test = JsonTest::parse("equals", "0.0.0.0/0").unwrap();
+        assert!(test.passes(&found, true));
+        let test = JsonTest::parse("gte", "8").unwrap();
+        assert!(!test.passes(&found, true));
+    }
 
     #[test]
     fn arn_parts() {

@@ -13,6 +13,7 @@ mod output;
 mod readme;
 mod report;
 mod roundtrip;
+mod rules;
 mod s3;
 mod time_ranges;
 mod util;

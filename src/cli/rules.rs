@@ -1,0 +1,192 @@
+//! `trailq rules`: the detection rules (Sigma): list them, show one and the SQL it runs, and
+//! test them against the example events kept beside them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+use super::{EXIT_ERROR, EXIT_OK, print_out, query_runtime};
+use trailq::error::{Error, Result};
+use trailq::rules::{Rule, RuleSet};
+
+/// Detection rules in Sigma format: the built-in library, and your own.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    command: RulesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// List the rules: id, level, ATT&CK techniques, title, where each comes from.
+    List {
+        #[command(flatten)]
+        sources: Sources,
+        /// Only rules tagged with this ATT&CK technique (T1562, or T1562.008).
+        #[arg(long, value_name = "ID")]
+        technique: Option<String>,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Show one rule (by id, name or title), and with --sql the condition it runs.
+    Show {
+        /// The rule's id, name or title.
+        rule: String,
+        #[command(flatten)]
+        sources: Sources,
+        /// Print the SQL condition the rule compiles to.
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Run rules on their examples (`<name>.examples.json` beside each rule file): every
+    /// positive example must match and no negative one. Exit 2 when any rule fails or has none.
+    Test {
+        /// Rule files or folders [default: the built-in library].
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Where rules come from.
+#[derive(Debug, Args)]
+struct Sources {
+    /// More rules: a Sigma file or a folder of them (repeatable).
+    #[arg(long = "rules", value_name = "DIR|FILE")]
+    rules: Vec<PathBuf>,
+    /// Only the --rules given, not the built-in library.
+    #[arg(long)]
+    no_built_in: bool,
+}
+
+impl Sources {
+    fn load(&self) -> Result<RuleSet> {
+        RuleSet::load(&self.rules, !self.no_built_in)
+    }
+}
+
+/// How `rules list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    /// One line per rule.
+    Table,
+    /// A JSON array.
+    Json,
+}
+
+/// Runs the rules command.
+pub fn run(args: RulesArgs) -> Result<u8> {
+    match args.command {
+        RulesCommand::List {
+            sources,
+            technique,
+            format,
+        } => {
+            let set = sources.load()?;
+            for (place, why) in &set.skipped {
+                log::info!("skipped {place}: {why}");
+            }
+            let chosen: Vec<&Rule> = set
+                .rules
+                .iter()
+                .filter(|rule| {
+                    technique.as_deref().is_none_or(|t| {
+                        let t = t.to_ascii_uppercase();
+                        rule.techniques
+                            .iter()
+                            .any(|r| *r == t || r.starts_with(&format!("{t}.")))
+                    })
+                })
+                .collect();
+            let text = match format {
+                ListFormat::Json => {
+                    let rows: Vec<_> = chosen
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "id": r.id, "name": r.name, "title": r.title, "level": r.level,
+                                "severity": r.severity, "techniques": r.techniques,
+                                "tactics": r.tactics, "status": r.status, "source": r.source,
+                                "falsepositives": r.falsepositives,
+                            })
+                        })
+                        .collect();
+                    format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&rows).expect("serializes")
+                    )
+                }
+                ListFormat::Table => chosen
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}  {:<8} {:<22} {}  ({})\n",
+                            r.id,
+                            r.level,
+                            r.techniques.join(","),
+                            r.title,
+                            r.source
+                        )
+                    })
+                    .collect(),
+            };
+            print_out(&text)?;
+            log::info!("{} rules", chosen.len());
+            Ok(EXIT_OK)
+        }
+        RulesCommand::Show { rule, sources, sql } => {
+            let set = sources.load()?;
+            let found = set.find(&rule).ok_or_else(|| {
+                Error::Usage(format!(
+                    "no rule `{rule}`: `trailq rules list` shows their ids and titles"
+                ))
+            })?;
+            let mut text = format!(
+                "{}\n  id: {}\n  name: {}\n  level: {} (severity {})\n  techniques: {}\n  tactics: {}\n  source: {}\n  {}\n  false positives: {}\n",
+                found.title,
+                found.id,
+                found.name.as_deref().unwrap_or("-"),
+                found.level,
+                found.severity.name(),
+                found.techniques.join(", "),
+                found.tactics.join(", "),
+                found.source,
+                found.description,
+                found.falsepositives.join("; ")
+            );
+            if sql {
+                text.push_str(&format!("\nSELECT * FROM events WHERE {}\n", found.sql));
+            }
+            print_out(&text)?;
+            Ok(EXIT_OK)
+        }
+        RulesCommand::Test { paths } => {
+            let set = RuleSet::load(&paths, paths.is_empty())?;
+            let runtime = query_runtime()?;
+            let results = runtime.block_on(trailq::rules::test(&set))?;
+            let mut text = String::new();
+            let mut failed = 0;
+            for result in &results {
+                let verdict = if result.passed() {
+                    "ok".to_string()
+                } else if !result.has_examples {
+                    "FAILED: it needs at least one matching and one non-matching example".into()
+                } else {
+                    format!(
+                        "FAILED: missed positive examples {:?}, matched negative examples {:?}",
+                        result.missed, result.wrongly_matched
+                    )
+                };
+                failed += usize::from(!result.passed());
+                text.push_str(&format!("{}  {}: {verdict}\n", result.id, result.title));
+            }
+            print_out(&text)?;
+            log::info!(
+                "{} rules tested: {} passed, {failed} failed",
+                results.len(),
+                results.len() - failed
+            );
+            Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! Detection rules in Sigma format: loaded from the built-in library (the top-level `rules/`
+//! folder, embedded in the binary) and from the user's files, compiled to SQL conditions over
+//! `events`, and checked against the example events kept beside each rule.
+//!
+//! A rule file may hold several YAML documents. A document whose log source is not AWS
+//! CloudTrail is skipped with a note; one that uses what is not supported, or a field no
+//! CloudTrail event can have, fails to load with the file, the rule and the reason. Examples
+//! live beside a rule file as `<name>.examples.json`: `{"match": [records], "nomatch": [...]}`.
+
+mod compile;
+mod condition;
+mod fields;
+mod sigma;
+
+pub use sigma::{Rule, severity_of};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use include_dir::{Dir, include_dir};
+use serde::Deserialize;
+use yaml_rust2::YamlLoader;
+
+use self::sigma::Parsed;
+use crate::error::{Error, Result};
+use crate::record::{EventBatchBuilder, parse_record};
+
+/// The built-in library, as written in the repository's `rules/` folder.
+static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/rules");
+
+/// Example events of a rule: ones it must match and ones it must not.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Examples {
+    /// Records the rule must match.
+    #[serde(rename = "match", default)]
+    pub positive: Vec<serde_json::Value>,
+    /// Records the rule must not match.
+    #[serde(rename = "nomatch", default)]
+    pub negative: Vec<serde_json::Value>,
+}
+
+/// The loaded rules.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    /// Every match rule, in id order.
+    pub rules: Vec<Rule>,
+    /// Documents passed over, as (where, why).
+    pub skipped: Vec<(String, String)>,
+    /// Each rule's examples, by rule id.
+    pub examples: BTreeMap<String, Examples>,
+}
+
+impl RuleSet {
+    /// The built-in library and the rules under `paths` (files or folders, searched for
+    /// `.yml`/`.yaml`), or only the latter.
+    pub fn load(paths: &[PathBuf], built_in: bool) -> Result<Self> {
+        let mut set = RuleSet::default();
+        if built_in {
+            let mut files: Vec<&include_dir::File> = Vec::new();
+            collect_built_in(&BUILT_IN, &mut files);
+            for file in files {
+                let path = file.path();
+                let text = file.contents_utf8().unwrap_or_default();
+                let examples = BUILT_IN
+                    .get_file(path.with_extension("examples.json"))
+                    .map(|f| f.contents_utf8().unwrap_or_default().to_string());
+                set.add(
+                    text,
+                    &format!("built-in:{}", path.display()),
+                    examples.as_deref(),
+                )?;
+            }
+        }
+        for path in paths {
+            for file in rule_files(path)? {
+                let text = std::fs::read_to_string(&file).map_err(|err| Error::io(&file, err))?;
+                let examples_path = file.with_extension("examples.json");
+                let examples = match std::fs::read_to_string(&examples_path) {
+                    Ok(text) => Some(text),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(err) => return Err(Error::io(&examples_path, err)),
+                };
+                set.add(&text, &file.display().to_string(), examples.as_deref())?;
+            }
+        }
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for rule in &set.rules {
+            if let Some(first) = seen.insert(&rule.id, &rule.source) {
+                return Err(Error::Usage(format!(
+                    "rule id {} is defined twice: in {first} and in {}; ids must be unique",
+                    rule.id, rule.source
+                )));
+            }
+        }
+        set.rules.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(set)
+    }
+
+    fn add(&mut self, text: &str, source: &str, examples: Option<&str>) -> Result<()> {
+        let bad = |what: String| Error::Usage(format!("{source}: {what}"));
+        let docs =
+            YamlLoader::load_from_str(text).map_err(|err| bad(format!("not YAML: {err}")))?;
+        let mut ids = Vec::new();
+        for (index, doc) in docs.iter().enumerate() {
+            let name = doc["title"].as_str().unwrap_or("untitled").to_string();
+            match sigma::parse(doc, source) {
+                Ok(Parsed::Rule(rule)) => {
+                    ids.push(rule.id.clone());
+                    self.rules.push(*rule);
+                }
+                Ok(Parsed::Skipped(why)) => self.skipped.push((format!("{source}: {name}"), why)),
+                Err(why) => {
+                    return Err(bad(format!("rule {} (`{name}`): {why}", index + 1)));
+                }
+            }
+        }
+        if let Some(examples) = examples {
+            let examples: Examples = serde_json::from_str(examples)
+                .map_err(|err| bad(format!("its examples file is not valid: {err}")))?;
+            for id in ids {
+                self.examples.insert(id, examples.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule with this id, name or title.
+    pub fn find(&self, key: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| {
+            r.id == key || r.name.as_deref() == Some(key) || r.title.eq_ignore_ascii_case(key)
+        })
+    }
+}
+
+fn collect_built_in<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
+    for file in dir.files() {
+        if is_rule_file(file.path()) {
+            out.push(file);
+        }
+    }
+    for sub in dir.dirs() {
+        collect_built_in(sub, out);
+    }
+    out.sort_by_key(|f| f.path());
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+}
+
+/// The rule files of a path: the file itself, or every `.yml`/`.yaml` below a folder.
+fn rule_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such rule file or folder",
+            path.display()
+        )));
+    }
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(path)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_file() && is_rule_file(entry.path()))
+        .map(|entry| entry.into_path())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// How a rule did on its examples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResult {
+    /// The rule's id.
+    pub id: String,
+    /// The rule's title.
+    pub title: String,
+    /// Positive examples it failed to match, by index.
+    pub missed: Vec<usize>,
+    /// Negative examples it matched, by index.
+    pub wrongly_matched: Vec<usize>,
+    /// Whether it has examples of both kinds at all.
+    pub has_examples: bool,
+}
+
+impl TestResult {
+    /// Whether the rule passes its examples.
+    pub fn passed(&self) -> bool {
+        self.has_examples && self.missed.is_empty() && self.wrongly_matched.is_empty()
+    }
+}
+
+/// The ids of the `events` rows (by `sourceindex`) that each rule matches, over the given
+/// records; the records become rows exactly as ingest makes them.
+pub async fn matches(
+    rules: &[&Rule],
+    records: &[serde_json::Value],
+) -> Result<Vec<BTreeSet<usize>>> {
+    let mut builder = EventBatchBuilder::default();
+    let texts: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    for (index, text) in texts.iter().enumerate() {
+        let record = parse_record(text.as_bytes())
+            .map_err(|why| Error::Usage(format!("example record {index}: {why}")))?;
+        builder.append(&record, "example", index as u64, text.len());
+    }
+    let batch = builder.finish();
+    let mut ctx = SessionContext::new();
+    ctx.register_table(
+        "events",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
+    datafusion_functions_json::register_all(&mut ctx)?;
+    crate::sql::functions::register(&ctx);
+    let mut out = Vec::new();
+    for rule in rules {
+        let sql = format!("SELECT sourceindex FROM events WHERE {}", rule.sql);
+        let (_, batches) = crate::sql::execute(&ctx, &sql, Default::default())
+            .await
+            .map_err(|err| {
+                Error::Internal(format!("rule {} compiled to bad SQL: {err}", rule.id))
+            })?;
+        let mut hit = BTreeSet::new();
+        for batch in batches {
+            let indexes = batch.column(0).as_primitive::<Int64Type>();
+            for i in 0..indexes.len() {
+                hit.insert(indexes.value(i) as usize);
+            }
+        }
+        out.push(hit);
+    }
+    Ok(out)
+}
+
+/// Runs every rule of the set on its own examples.
+pub async fn test(set: &RuleSet) -> Result<Vec<TestResult>> {
+    let mut results = Vec::new();
+    for rule in &set.rules {
+        let examples = set.examples.get(&rule.id).cloned().unwrap_or_default();
+        let records: Vec<serde_json::Value> = examples
+            .positive
+            .iter()
+            .chain(&examples.negative)
+            .cloned()
+            .collect();
+        let hit = if records.is_empty() {
+            BTreeSet::new()
+        } else {
+            matches(&[rule], &records).await?.remove(0)
+        };
+        let positives = examples.positive.len();
+        results.push(TestResult {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            missed: (0..positives).filter(|i| !hit.contains(i)).collect(),
+            wrongly_matched: (0..examples.negative.len())
+                .filter(|i| hit.contains(&(positives + i)))
+                .collect(),
+            has_examples: positives > 0 && !examples.negative.is_empty(),
+        });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A rule of one detection over CloudTrail, as a user would write it.
+    fn rule(detection: &str) -> std::result::Result<Rule, String> {
+        let text = format!(
+            "title: t\nid: 00000000-0000-4000-8000-000000000000\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{detection}\nlevel: high\n"
+        );
+        let doc = YamlLoader::load_from_str(&text).unwrap().remove(0);
+        match sigma::parse(&doc, "test")? {
+            Parsed::Rule(rule) => Ok(*rule),
+            Parsed::Skipped(why) => Err(why),
+        }
+    }
+
+    fn event(extra: serde_json::Value) -> serde_json::Value {
+        let mut record = json!({
+            "eventVersion": "1.09", "eventTime": "2024-03-05T10:00:00Z",
+            "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+            "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+            "sourceIPAddress": "203.0.113.10", "userAgent": "aws-cli/2.15.0",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "userName": "alice"},
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            record[key] = value.clone();
+        }
+        record
+    }
+
+    /// Which of the events each detection matches.
+    fn hits(detection: &str, events: &[serde_json::Value]) -> Vec<usize> {
+        let rule = rule(detection).unwrap_or_else(|err| panic!("{detection}: {err}"));
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let found = runtime.block_on(matches(&[&rule], events)).unwrap();
+        found[0].iter().copied().collect()
+    }
+
+    #[test]
+    fn values_match_without_case_with_wildcards_and_escapes() {
+        let events = [
+            event(json!({"eventName": "CreateAccessKey"})),
+            event(json!({"eventName": "createaccesskey"})),
+            event(json!({"eventName": "DeleteAccessKey"})),
+            event(json!({"eventName": "Create*Key"})),
+        ];
+        assert_eq!(
+            hits(
+                "  s:\n    eventName: CREATEACCESSKEY\n  condition: s",
+                &events
+            ),
+            [0, 1]
+        );
+        assert_eq!(
+            hits("  s:\n    eventName: '*AccessKey'\n  condition: s", &events),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName: 'Create?ccessKey'\n  condition: s",
+                &events
+            ),
+            [0, 1]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName: 'Create\\*Key'\n  condition: s",
+                &events
+            ),
+            [3]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName|cased: CreateAccessKey\n  condition: s",
+                &events
+            ),
+            [0]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName|contains: access\n  condition: s",
+                &events
+            ),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName|startswith: delete\n  condition: s",
+                &events
+            ),
+            [2]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName|endswith: '\\*KEY'\n  condition: s",
+                &events
+            ),
+            [3]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    eventName|contains|all:\n      - create\n      - key\n  condition: s",
+                &events
+            ),
+            [0, 1, 3]
+        );
+    }
+
+    #[test]
+    fn regexes_networks_numbers_and_field_references() {
+        let events = [
+            event(json!({"sourceIPAddress": "10.1.2.3", "userAgent": "Boto3/1.34"})),
+            event(json!({"sourceIPAddress": "203.0.113.9", "userAgent": "boto3/1.34"})),
+            event(json!({"sourceIPAddress": "AWS Internal", "userAgent": "AWS Internal"})),
+        ];
+        assert_eq!(
+            hits("  s:\n    userAgent|re: '^Boto3'\n  condition: s", &events),
+            [0]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    userAgent|re|i: '^boto3'\n  condition: s",
+                &events
+            ),
+            [0, 1]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    sourceIPAddress|cidr: 10.0.0.0/8\n  condition: s",
+                &events
+            ),
+            [0]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    sourceIPAddress|fieldref: userAgent\n  condition: s",
+                &events
+            ),
+            [2]
+        );
+        let sized = [
+            event(json!({"requestParameters": {"durationSeconds": 900}})),
+            event(json!({"requestParameters": {"durationSeconds": 43200}})),
+        ];
+        assert_eq!(
+            hits(
+                "  s:\n    requestParameters.durationSeconds|gt: 3600\n  condition: s",
+                &sized
+            ),
+            [1]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    requestParameters.durationSeconds|lte: 900\n  condition: s",
+                &sized
+            ),
+            [0]
+        );
+    }
+
+    #[test]
+    fn payload_paths_lists_nulls_and_missing_fields() {
+        let events = [
+            event(
+                json!({"requestParameters": {"ipPermissions": {"items": [{"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}, {"cidrIp": "0.0.0.0/0"}]}}]}}}),
+            ),
+            event(
+                json!({"requestParameters": {"ipPermissions": {"items": [{"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}}}),
+            ),
+            event(json!({"requestParameters": null})),
+            event(json!({"errorCode": "AccessDenied"})),
+        ];
+        let path = "requestParameters.ipPermissions.items.ipRanges.items.cidrIp";
+        assert_eq!(
+            hits(
+                &format!("  s:\n    {path}: 0.0.0.0/0\n  condition: s"),
+                &events
+            ),
+            [0]
+        );
+        let addressed = [
+            event(json!({"requestParameters": {"addresses": ["10.1.1.1", "192.0.2.7"]}})),
+            event(json!({"requestParameters": {"addresses": ["10.1.1.1"]}})),
+        ];
+        assert_eq!(
+            hits(
+                "  s:\n    requestParameters.addresses|cidr: 192.0.2.0/24\n  condition: s",
+                &addressed
+            ),
+            [0]
+        );
+        assert_eq!(
+            hits(
+                &format!("  s:\n    {path}|exists: false\n  condition: s"),
+                &events
+            ),
+            [2, 3]
+        );
+        assert_eq!(
+            hits("  s:\n    errorCode: null\n  condition: s", &events),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            hits("  s:\n    errorCode|exists: true\n  condition: s", &events),
+            [3]
+        );
+        // Keys of payloads match without case, as field names do.
+        assert_eq!(
+            hits(
+                &format!(
+                    "  s:\n    {}: 0.0.0.0/0\n  condition: s",
+                    path.to_uppercase()
+                ),
+                &events
+            ),
+            [0]
+        );
+    }
+
+    #[test]
+    fn conditions_keywords_booleans_and_base64() {
+        let events = [
+            event(
+                json!({"readOnly": true, "errorMessage": "User is not authorized to perform: iam:CreateUser"}),
+            ),
+            event(
+                json!({"readOnly": false, "requestParameters": {"userData": "IyEvYmluL2Jhc2gKY3VybCBodHRwOi8vZXZpbA=="}}),
+            ),
+        ];
+        assert_eq!(
+            hits(
+                "  keywords:\n    - 'not authorized'\n  condition: keywords",
+                &events
+            ),
+            [0]
+        );
+        assert_eq!(
+            hits("  s:\n    readOnly: false\n  condition: s", &events),
+            [1]
+        );
+        assert_eq!(
+            hits("  s:\n    readOnly: 'true'\n  condition: s", &events),
+            [0]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    requestParameters.userData|base64offset|contains: 'curl '\n  condition: s",
+                &events
+            ),
+            [1]
+        );
+        assert_eq!(
+            hits(
+                "  a:\n    readOnly: true\n  b:\n    eventName: CreateAccessKey\n  condition: b and not a",
+                &events
+            ),
+            [1]
+        );
+        assert_eq!(
+            hits(
+                "  sel_a:\n    readOnly: true\n  sel_b:\n    readOnly: false\n  condition: 1 of sel_*",
+                &events
+            ),
+            [0, 1]
+        );
+        assert_eq!(
+            hits(
+                "  sel_a:\n    readOnly: true\n  sel_b:\n    eventName: CreateAccessKey\n  condition: all of them",
+                &events
+            ),
+            [0]
+        );
+        assert_eq!(
+            hits(
+                "  s:\n    - eventName: Nope\n    - readOnly: true\n  condition: s",
+                &events
+            ),
+            [0]
+        );
+    }
+
+    #[test]
+    fn unsupported_or_impossible_rules_fail_to_load_with_the_field() {
+        let err = rule("  s:\n    eventNmae: x\n  condition: s").unwrap_err();
+        assert!(
+            err.contains("no field `eventNmae`") && err.contains("eventName"),
+            "{err}"
+        );
+        let err = rule("  s:\n    eventName|wide: x\n  condition: s").unwrap_err();
+        assert!(err.contains("modifier `wide` is not supported"), "{err}");
+        let err = rule("  s:\n    eventName: x\n  condition: s and t").unwrap_err();
+        assert!(err.contains("`t`"), "{err}");
+        let err = rule("  s:\n    readOnly: maybe\n  condition: s").unwrap_err();
+        assert!(err.contains("boolean"), "{err}");
+        let doc = YamlLoader::load_from_str(
+            "title: w\nid: x\nlogsource:\n  product: windows\ndetection:\n  s:\n    a: b\n  condition: s\n",
+        )
+        .unwrap()
+        .remove(0);
+        assert!(matches!(sigma::parse(&doc, "t"), Ok(Parsed::Skipped(_))));
+    }
+
+    #[test]
+    fn the_built_in_library_loads_and_passes_its_examples() {
+        let set = RuleSet::load(&[], true).unwrap();
+        assert!(set.rules.len() >= 5, "{}", set.rules.len());
+        assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        for result in runtime.block_on(test(&set)).unwrap() {
+            assert!(result.passed(), "{result:?}");
+        }
+        for rule in &set.rules {
+            assert!(
+                !rule.techniques.is_empty() && !rule.falsepositives.is_empty(),
+                "{}",
+                rule.id
+            );
+        }
+        assert!(set.find("cloudtrail-stop-logging").is_some());
+    }
+}

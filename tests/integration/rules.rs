@@ -1,0 +1,118 @@
+//! `trailq rules`: the built-in Sigma library and a user's own rules, through the real binary.
+
+use crate::util::*;
+
+const RULE: &str = "title: Access keys created
+id: 11111111-2222-4333-8444-555555555555
+name: access-key-created
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  selection:
+    eventName: CreateAccessKey
+  condition: selection
+tags:
+  - attack.persistence
+  - attack.t1098.001
+falsepositives:
+  - Key rotation
+level: medium
+";
+
+fn record(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09", "eventTime": "2024-03-05T10:00:00Z",
+        "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+    })
+}
+
+#[test]
+fn the_built_in_library_lists_shows_and_passes_its_examples() {
+    let output = trailq(&["rules", "test"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !stdout.contains("FAILED") && stdout.contains(": ok"),
+        "{stdout}"
+    );
+    let list = trailq(&["rules", "list", "--technique", "T1562", "--format", "json"]);
+    let rules: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(!rules.is_empty());
+    assert!(rules.iter().all(|r| {
+        r["techniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().starts_with("T1562"))
+    }));
+    let show = trailq(&["rules", "show", "cloudtrail-stop-logging", "--sql"]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("T1562.008") && text.contains("SELECT * FROM events WHERE"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_user_rule_is_tested_on_its_examples_and_bad_rules_name_the_file_and_field() {
+    let (_dir, root) = temp_dir();
+    let rules = root.join("my-rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("keys.yml"), RULE).unwrap();
+    let examples = serde_json::json!({"match": [record("CreateAccessKey")], "nomatch": [record("ListAccessKeys")]});
+    std::fs::write(rules.join("keys.examples.json"), examples.to_string()).unwrap();
+    std::fs::write(
+        rules.join("windows.yml"),
+        "title: Not ours\nid: 22222222-2222-4333-8444-555555555555\nlogsource:\n  product: windows\ndetection:\n  s:\n    EventID: 4624\n  condition: s\n",
+    )
+    .unwrap();
+    let output = trailq(&["rules", "test", rules.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Access keys created: ok"));
+    let list = trailq(&[
+        "rules",
+        "list",
+        "--no-built-in",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&list.stderr).contains("skipped"),
+        "the Windows rule is skipped with a note"
+    );
+    assert!(String::from_utf8_lossy(&list.stdout).contains("T1098.001"));
+
+    // A negative example the rule matches fails the test.
+    let examples = serde_json::json!({"match": [record("CreateAccessKey")], "nomatch": [record("CreateAccessKey")]});
+    std::fs::write(rules.join("keys.examples.json"), examples.to_string()).unwrap();
+    let output = trailq(&["rules", "test", rules.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("matched negative examples [0]"));
+
+    // A field no CloudTrail event has stops the load, naming the file, the rule and the field.
+    std::fs::write(
+        rules.join("keys.yml"),
+        RULE.replace("eventName:", "eventNme:"),
+    )
+    .unwrap();
+    let output = trailq(&["rules", "test", rules.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("keys.yml")
+            && stderr.contains("Access keys created")
+            && stderr.contains("eventNme"),
+        "{stderr}"
+    );
+}
