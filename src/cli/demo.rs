@@ -115,18 +115,25 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         lag_minutes: 0,
     };
     let detectors = trailq::detect::registry::select(&[], &[])?;
-    let outcome =
-        trailq::detect::run(&ctx, window, &detectors, &super::progress::Bar::new(false)).await?;
+    let outcome = trailq::detect::run(
+        &ctx,
+        window,
+        &detectors,
+        &trailq::rules::RuleSet::load(&[], true)?.rules,
+        &super::progress::Bar::new(false),
+    )
+    .await?;
     let lake_handle = Lake::open(lake)?;
     trailq::detect::store::write(
         &lake_handle,
-        &outcome.findings,
+        &outcome.rows(),
         &outcome.detectors,
         outcome.span,
     )?;
     log::info!(
-        "detect: {} findings on the last day",
-        outcome.findings.len()
+        "detect: {} findings of the detectors and {} of the rules on the last day",
+        outcome.findings.len(),
+        outcome.rule_findings.len()
     );
     // A new session sees the findings just written.
     let ctx = trailq::sql::open_session(&location, None).await?;

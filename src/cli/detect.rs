@@ -8,9 +8,11 @@ use clap::{Args, ValueEnum};
 
 use super::flags::{LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
-use trailq::detect::{self, Finding, Severity, Window, registry, store};
+use trailq::detect::{self, Severity, Window, registry, store};
 use trailq::error::{Error, Result};
+use trailq::record::finding::FindingRow;
 use trailq::record::time::format_time;
+use trailq::rules::RuleSet;
 use trailq::sql::open_session;
 
 /// Find unusual activity: CloudTrail-Insights-style rate and error-rate detectors, and two more.
@@ -49,6 +51,12 @@ pub struct DetectArgs {
     /// List the detectors, what each looks for, and its parameters (no lake needed).
     #[arg(long)]
     list: bool,
+    /// More Sigma rules: a file or a folder of them (repeatable); the built-in library runs too.
+    #[arg(long = "rules", value_name = "DIR|FILE")]
+    rules: Vec<std::path::PathBuf>,
+    /// Leave the built-in rule library out.
+    #[arg(long)]
+    no_built_in_rules: bool,
 }
 
 /// How findings are printed.
@@ -98,7 +106,28 @@ pub fn run(args: DetectArgs) -> Result<u8> {
         until_ms: args.period.until_ms(now)?,
         lag_minutes: args.watermark_lag.max(0),
     };
-    let selected = registry::select(&args.detectors, &args.settings)?;
+    // `rule` in --detectors names the rules; the rest are the statistical detectors.
+    let with_rules = args.detectors.is_empty()
+        || args
+            .detectors
+            .iter()
+            .any(|d| d == detect::rule_matches::DETECTOR);
+    let statistical: Vec<String> = args
+        .detectors
+        .iter()
+        .filter(|d| *d != detect::rule_matches::DETECTOR)
+        .cloned()
+        .collect();
+    let selected = if statistical.is_empty() && !args.detectors.is_empty() {
+        Vec::new()
+    } else {
+        registry::select(&statistical, &args.settings)?
+    };
+    let rules = if with_rules {
+        RuleSet::load(&args.rules, !args.no_built_in_rules)?.rules
+    } else {
+        Vec::new()
+    };
     let lake_args = &args.lake;
     let location = lake_args.location()?;
     let runtime = query_runtime()?;
@@ -108,26 +137,28 @@ pub fn run(args: DetectArgs) -> Result<u8> {
     let bar = super::progress::Bar::new(log::max_level() < log::LevelFilter::Info);
     let outcome = runtime.block_on(async {
         let ctx = open_session(&location, s3_config).await?;
-        detect::run(&ctx, window, &selected, &bar).await
+        detect::run(&ctx, window, &selected, &rules, &bar).await
     })?;
     let span = outcome.span;
+    let rows = outcome.rows();
+    let starts: Vec<&FindingRow> = rows.iter().filter(|r| r.state == "Start").collect();
     log::info!(
         "judged {} to {} (watermark) with {}: {} findings in {:.1} s",
         format_time(span.from * 60_000),
         format_time(span.to * 60_000),
         outcome.detectors.join(", "),
-        outcome.findings.len(),
+        starts.len(),
         started.elapsed().as_secs_f64()
     );
     if args.backtest {
-        writeln!(stdout, "{:<12} {:<16} {:>8}", "day", "detector", "insights").map_err(out)?;
-        for ((day, detector), count) in store::starts_per_day(&outcome.findings) {
+        writeln!(stdout, "{:<12} {:<16} {:>8}", "day", "detector", "findings").map_err(out)?;
+        for ((day, detector), count) in store::starts_per_day(&rows) {
             writeln!(stdout, "{day:<12} {detector:<16} {count:>8}").map_err(out)?;
         }
         log::info!("backtest: nothing written");
     } else {
         let lake = s3.writable_lake(&location)?;
-        let written = store::write(&lake, &outcome.findings, &outcome.detectors, span)?;
+        let written = store::write(&lake, &rows, &outcome.detectors, span)?;
         log::info!(
             "findings table: {} rows of this run written; {} rows the same detectors wrote before \
              for insights starting in the judged span replaced (re-judged); {} other rows kept",
@@ -135,49 +166,57 @@ pub fn run(args: DetectArgs) -> Result<u8> {
             written.replaced,
             written.kept
         );
-        print(&mut stdout, args.format, &outcome.findings).map_err(out)?;
+        print(&mut stdout, args.format, &rows).map_err(out)?;
     }
     stdout.flush().map_err(out)?;
-    let worst = outcome.findings.iter().map(|f| f.candidate.severity).max();
+    let worst = starts.iter().map(|r| r.severity).max();
     Ok(match (args.fail_on, worst) {
         (Some(bar), Some(worst)) if worst >= bar => EXIT_FINDINGS,
         _ => EXIT_OK,
     })
 }
 
-fn print(out: &mut impl Write, format: DetectFormat, findings: &[Finding]) -> std::io::Result<()> {
+fn print(out: &mut impl Write, format: DetectFormat, rows: &[FindingRow]) -> std::io::Result<()> {
+    let records = || {
+        rows.iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(&r.record).unwrap_or_default())
+    };
     match format {
         DetectFormat::Json => {
-            let records: Vec<_> = findings.iter().flat_map(Finding::records).collect();
-            serde_json::to_writer_pretty(&mut *out, &records)?;
+            serde_json::to_writer_pretty(&mut *out, &records().collect::<Vec<_>>())?;
             writeln!(out)
         }
         DetectFormat::Ndjson => {
-            for record in findings.iter().flat_map(Finding::records) {
+            for record in records() {
                 writeln!(out, "{record}")?;
             }
             Ok(())
         }
         DetectFormat::Table => {
-            if findings.is_empty() {
+            let mut starts: Vec<&FindingRow> = rows.iter().filter(|r| r.state == "Start").collect();
+            if starts.is_empty() {
                 return writeln!(out, "no findings");
             }
-            for finding in findings {
-                let c = &finding.candidate;
-                let duration = match c.episode.end {
-                    Some(_) => format!("{} min", finding.duration()),
+            starts.sort_by(|a, b| {
+                b.starttime
+                    .cmp(&a.starttime)
+                    .then_with(|| a.eventid.cmp(&b.eventid))
+            });
+            for row in starts {
+                let duration = match row.endtime {
+                    Some(_) => format!("{} min", row.insightduration),
                     None => "ongoing".into(),
                 };
                 writeln!(
                     out,
                     "{}  {:<6} {:<15} {} {:<14} {:<8} {}",
-                    format_time(c.episode.start * 60_000),
-                    c.severity.name(),
-                    c.detector,
-                    c.account,
-                    c.region,
+                    format_time(row.starttime),
+                    row.severity.name(),
+                    row.detector,
+                    row.recipientaccountid,
+                    row.awsregion,
                     duration,
-                    c.reason
+                    row.reason
                 )?;
             }
             Ok(())

@@ -107,7 +107,7 @@ pub struct Finding {
 }
 
 /// A UUID-shaped id from a 128-bit hash: stable for the same input.
-fn uuid_of(text: &str) -> String {
+pub(crate) fn uuid_of(text: &str) -> String {
     let hex = format!("{:032x}", xxh3_128(text.as_bytes()));
     format!(
         "{}-{}-{}-{}-{}",
@@ -189,6 +189,11 @@ impl Finding {
                     sourcefiles: self.source_files.clone(),
                     record: record.to_string(),
                     subject: c.subject_json(),
+                    ruleid: None,
+                    ruletitle: None,
+                    techniques: None,
+                    eventids: None,
+                    matchcount: None,
                 }
             })
             .collect()

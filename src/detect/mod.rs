@@ -18,6 +18,7 @@ mod principal_burst;
 pub mod rate;
 mod rate_detector;
 pub mod registry;
+pub mod rule_matches;
 mod series;
 mod stats;
 pub mod store;
@@ -30,6 +31,8 @@ use datafusion::prelude::SessionContext;
 use self::rate::JudgeSpan;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Unit};
+use crate::record::finding::FindingRow;
+use crate::rules::Rule;
 
 /// What a detector reads: the session over the lake and the judged span.
 pub struct DetectInput<'a> {
@@ -59,10 +62,24 @@ pub struct Window {
 pub struct Outcome {
     /// The judged span.
     pub span: JudgeSpan,
-    /// Findings, newest first.
+    /// Findings of the statistical detectors, newest first.
     pub findings: Vec<Finding>,
+    /// Findings of the rules, one per rule, day, account, region and principal.
+    pub rule_findings: Vec<FindingRow>,
     /// The detectors that ran.
     pub detectors: Vec<&'static str>,
+}
+
+impl Outcome {
+    /// Every finding as rows of the findings table: the detectors' Start (and End) records,
+    /// then the rules', one type for the store, the printout and the report.
+    pub fn rows(&self) -> Vec<FindingRow> {
+        self.findings
+            .iter()
+            .flat_map(Finding::rows)
+            .chain(self.rule_findings.iter().cloned())
+            .collect()
+    }
 }
 
 /// Runs the detectors over the window.
@@ -70,6 +87,7 @@ pub async fn run(
     ctx: &SessionContext,
     window: Window,
     detectors: &[(Box<dyn Detector>, Params)],
+    rules: &[Rule],
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let Some((oldest, newest)) = crate::sql::event_range(ctx).await? else {
@@ -125,11 +143,22 @@ pub async fn run(
         );
         attribution::attribute(input, candidates, span.to).await
     });
-    let mut findings: Vec<Finding> = futures::future::try_join_all(runs)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let rule_run = async {
+        let started = std::time::Instant::now();
+        let rows = rule_matches::run(input, rules).await?;
+        if !rules.is_empty() {
+            log::info!(
+                "{} rules: {} findings in {:.1} s",
+                rules.len(),
+                rows.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok::<_, Error>(rows)
+    };
+    let (found, rule_rows) =
+        futures::future::try_join(futures::future::try_join_all(runs), rule_run).await?;
+    let mut findings: Vec<Finding> = found.into_iter().flatten().collect();
     findings.sort_by(|a, b| {
         b.candidate
             .episode
@@ -138,9 +167,14 @@ pub async fn run(
             .then_with(|| a.shared_id().cmp(&b.shared_id()))
     });
     progress.finish();
+    let mut names: Vec<&'static str> = detectors.iter().map(|(d, _)| d.name()).collect();
+    if !rules.is_empty() {
+        names.push(rule_matches::DETECTOR);
+    }
     Ok(Outcome {
         span,
         findings,
-        detectors: detectors.iter().map(|(d, _)| d.name()).collect(),
+        rule_findings: rule_rows,
+        detectors: names,
     })
 }

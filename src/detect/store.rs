@@ -26,7 +26,11 @@ use crate::sink::write_batches;
 /// One row per record of `findings`, as a batch.
 pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
     let rows: Vec<FindingRow> = findings.iter().flat_map(Finding::rows).collect();
-    crate::record::finding::findings_batch(&rows)
+    rows_batch(&rows)
+}
+
+fn rows_batch(rows: &[FindingRow]) -> Result<RecordBatch> {
+    crate::record::finding::findings_batch(rows)
         .map_err(|err| Error::Internal(format!("findings do not fit their table: {err}")))
 }
 
@@ -35,6 +39,21 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
     batch
         .column_by_name(name)
         .unwrap_or_else(|| panic!("a findings batch has `{name}`"))
+}
+
+/// A batch of an older findings file with the table's current columns: those it lacks (added
+/// since it was written, all nullable) are null.
+fn current_columns(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = findings_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => column.clone(),
+            None => arrow::array::new_null_array(field.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Rows of `batch` whose `eventtime` falls on `day`.
@@ -74,18 +93,18 @@ pub struct Written {
     pub kept: u64,
 }
 
-/// Writes a run's findings into the lake, replacing what the same detectors found before in
-/// the same span.
+/// Writes a run's findings (as rows) into the lake, replacing what the same detectors found
+/// before in the same span.
 pub fn write(
     lake: &Lake,
-    findings: &[Finding],
+    rows: &[FindingRow],
     detectors: &[&str],
     span: JudgeSpan,
 ) -> Result<Written> {
     let _lock = lake.lock()?;
     let mut manifest = Manifest::load(lake)?;
     crate::lake::recover(lake, &manifest)?;
-    let new = findings_batch(findings)?;
+    let new = rows_batch(rows)?;
     let first_day = day_of(span.from * 60_000);
     let last_day = day_of((span.to + 1) * 60_000);
     let mut days: BTreeSet<i32> = (first_day..=last_day).collect();
@@ -107,6 +126,7 @@ pub fn write(
                 .map_err(|err| Error::LakeData(format!("{}: {err}", lake.display())))?;
             for batch in reader {
                 let batch = batch.map_err(|err| Error::LakeData(format!("{file}: {err}")))?;
+                let batch = current_columns(&batch)?;
                 let kept = not_owned(&batch, detectors, span)?;
                 written.replaced += (batch.num_rows() - kept.num_rows()) as u64;
                 written.kept += kept.num_rows() as u64;
@@ -145,11 +165,11 @@ pub fn write(
 }
 
 /// Per day and detector, how many insights would have started: the backtest's table.
-pub fn starts_per_day(findings: &[Finding]) -> BTreeMap<(String, &'static str), u64> {
+pub fn starts_per_day(rows: &[FindingRow]) -> BTreeMap<(String, String), u64> {
     let mut counts = BTreeMap::new();
-    for finding in findings {
-        let day = format_day(day_of(finding.candidate.episode.start * 60_000));
-        *counts.entry((day, finding.candidate.detector)).or_default() += 1;
+    for row in rows.iter().filter(|r| r.state == "Start") {
+        let day = format_day(day_of(row.starttime));
+        *counts.entry((day, row.detector.clone())).or_default() += 1;
     }
     counts
 }

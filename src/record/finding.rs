@@ -99,6 +99,16 @@ pub struct FindingRow {
     pub record: String,
     /// The detector's filter and key values, to draw the series again (see `Subject`).
     pub subject: String,
+    /// The Sigma rule's `id`, for `detector = 'rule'`.
+    pub ruleid: Option<String>,
+    /// The Sigma rule's title.
+    pub ruletitle: Option<String>,
+    /// ATT&CK technique ids of the rule (`T1562.008`).
+    pub techniques: Option<Vec<String>>,
+    /// Ids of the matched events (at most 100).
+    pub eventids: Option<Vec<String>>,
+    /// Events the rule matched, all of them.
+    pub matchcount: Option<i64>,
 }
 
 /// The events of a finding's series, as the `subject` column holds them: the detector's filter
@@ -201,6 +211,11 @@ mod tests {
             sourcefiles: vec!["s3://b/k.json.gz".into()],
             record: "{}".into(),
             subject: "{}".into(),
+            ruleid: None,
+            ruletitle: None,
+            techniques: None,
+            eventids: Some(vec!["e1".into()]),
+            matchcount: Some(3),
         }
     }
 
@@ -212,7 +227,7 @@ mod tests {
             names[..4],
             ["eventid", "sharedeventid", "eventtime", "state"]
         );
-        assert_eq!(names.last(), Some(&"subject"));
+        assert_eq!(names.last(), Some(&"matchcount"));
         let field = |name: &str| schema.field_with_name(name).unwrap().clone();
         assert_eq!(field("eventtime").data_type(), &timestamp_type());
         assert!(!field("eventtime").is_nullable());

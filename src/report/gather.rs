@@ -217,16 +217,18 @@ async fn severities(ctx: &SessionContext, from: i64, to: i64) -> Result<BySeveri
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct InsightRecord {
+    /// Absent from rule findings, which have no attributions.
+    #[serde(default)]
     insight_details: InsightDetails,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct InsightDetails {
     insight_context: InsightContext,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct InsightContext {
     #[serde(default)]
     attributions: Vec<Attribution>,

@@ -116,3 +116,88 @@ fn a_user_rule_is_tested_on_its_examples_and_bad_rules_name_the_file_and_field()
         "{stderr}"
     );
 }
+
+/// Matches of a rule by one principal are one finding with a count, the matched ids and the
+/// rule's techniques; a re-run replaces it under the same id.
+#[test]
+fn detect_runs_the_rules_and_groups_their_matches() {
+    let (_dir, root) = temp_dir();
+    let logs = root.join("logs");
+    let mut records = Vec::new();
+    for (i, minute) in [1, 7, 30].iter().enumerate() {
+        let mut r = record("StopLogging");
+        r["eventSource"] = "cloudtrail.amazonaws.com".into();
+        r["eventTime"] = format!("2024-03-05T10:{minute:02}:00Z").into();
+        r["eventID"] = format!("stop-{i}").into();
+        records.push(r);
+    }
+    let mut other = record("StopLogging");
+    other["eventSource"] = "cloudtrail.amazonaws.com".into();
+    other["eventTime"] = "2024-03-05T11:00:00Z".into();
+    other["eventID"] = "denied".into();
+    other["errorCode"] = "AccessDenied".into();
+    records.push(other);
+    write_gz(
+        &logs.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/f.json.gz"),
+        &serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap(),
+    );
+    let lake = root.join("lake");
+    assert_eq!(ingest(&logs, &lake, &[]).0, 0);
+    let lake_arg = lake.to_str().unwrap();
+    let detect = |extra: &[&str]| {
+        let mut args = vec![
+            "detect",
+            "--lake",
+            lake_arg,
+            "--since",
+            "2024-03-05",
+            "--until",
+            "2024-03-06",
+            "--detectors",
+            "rule",
+        ];
+        args.extend_from_slice(extra);
+        let output = trailq(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (stdout, _) = detect(&["--backtest"]);
+    assert!(stdout.contains("2024-03-05   rule"), "{stdout}");
+    assert!(
+        query(&lake, "SELECT count(*) AS n FROM findings")[0]["n"] == 0,
+        "a backtest writes nothing"
+    );
+    detect(&[]);
+    let sql = "SELECT ruleid, ruletitle, techniques, eventids, matchcount, principal, eventid FROM findings";
+    let rows = query(&lake, sql);
+    assert_eq!(
+        rows.len(),
+        1,
+        "one principal's three stops are one finding: {rows:?}"
+    );
+    assert_eq!(rows[0]["ruleid"], "5b0f3c8e-2a51-4c1e-9a3e-6f1d2c7b8a01");
+    assert_eq!(rows[0]["matchcount"], 3, "the denied call is not a match");
+    assert_eq!(
+        rows[0]["eventids"],
+        serde_json::json!(["stop-0", "stop-1", "stop-2"])
+    );
+    assert_eq!(rows[0]["techniques"], serde_json::json!(["T1562.008"]));
+    assert_eq!(rows[0]["principal"], "arn:aws:iam::111122223333:user/alice");
+    let (_, stderr) = detect(&[]);
+    assert!(
+        stderr.contains("1 rows the same detectors wrote before"),
+        "{stderr}"
+    );
+    assert_eq!(
+        query(&lake, sql),
+        rows,
+        "a re-run replaces the finding with itself"
+    );
+}
