@@ -201,3 +201,71 @@ fn detect_runs_the_rules_and_groups_their_matches() {
         "a re-run replaces the finding with itself"
     );
 }
+
+/// Coverage on real attack detonations: detect over the Stratus Red Team logs (each technique
+/// in its own account) flags every one of the 35 techniques with a rule finding.
+#[test]
+#[ignore = "reads ../shared/testdata/cloudtrail-public: scripts/test.sh runs it when that folder is there"]
+fn every_stratus_technique_is_flagged_by_a_rule() {
+    let samples = shared_samples().join("stratus-red-team");
+    let mut technique_of_account = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(samples.join("labels.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let label: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = label["key"].as_str().unwrap();
+        let account = key.split('/').nth(1).unwrap().to_string();
+        technique_of_account.insert(
+            account,
+            label["stratus_technique"].as_str().unwrap().to_string(),
+        );
+    }
+    assert_eq!(
+        technique_of_account
+            .values()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        35
+    );
+    let (_dir, root) = temp_dir();
+    let lake = root.join("lake");
+    let (code, _, stderr) = ingest(&samples.join("AWSLogs"), &lake, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let output = trailq(&[
+        "detect",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--since",
+        "2024-07-01",
+        "--until",
+        "2025-01-01",
+        "--detectors",
+        "rule",
+        "--watermark-lag",
+        "0",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let flagged: std::collections::BTreeSet<String> = query(
+        &lake,
+        "SELECT DISTINCT recipientaccountid FROM findings WHERE detector = 'rule'",
+    )
+    .iter()
+    .map(|r| r["recipientaccountid"].as_str().unwrap().to_string())
+    .collect();
+    let missed: Vec<&String> = technique_of_account
+        .iter()
+        .filter(|(account, _)| !flagged.contains(*account))
+        .map(|(_, technique)| technique)
+        .collect();
+    eprintln!(
+        "Stratus coverage: {} of {} techniques flagged",
+        technique_of_account.len() - missed.len(),
+        technique_of_account.len()
+    );
+    assert!(missed.is_empty(), "techniques no rule flagged: {missed:?}");
+}
