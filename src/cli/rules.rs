@@ -40,6 +40,14 @@ enum RulesCommand {
         #[arg(long)]
         sql: bool,
     },
+    /// The ATT&CK techniques the rules cover: a table, JSON, or an ATT&CK Navigator layer.
+    Coverage {
+        #[command(flatten)]
+        sources: Sources,
+        /// table, json, or navigator (a layer to open in the ATT&CK Navigator).
+        #[arg(long, value_enum, default_value_t = CoverageFormat::Table)]
+        format: CoverageFormat,
+    },
     /// Run rules on their examples (`<name>.examples.json` beside each rule file): every
     /// positive example must match and no negative one. Exit 2 when any rule fails or has none.
     Test {
@@ -63,6 +71,17 @@ impl Sources {
     fn load(&self) -> Result<RuleSet> {
         RuleSet::load(&self.rules, !self.no_built_in)
     }
+}
+
+/// How `rules coverage` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CoverageFormat {
+    /// One line per technique.
+    Table,
+    /// A JSON array.
+    Json,
+    /// An ATT&CK Navigator layer (enterprise domain).
+    Navigator,
 }
 
 /// How `rules list` prints.
@@ -158,6 +177,80 @@ pub fn run(args: RulesArgs) -> Result<u8> {
                 text.push_str(&format!("\nSELECT * FROM events WHERE {}\n", found.sql));
             }
             print_out(&text)?;
+            Ok(EXIT_OK)
+        }
+        RulesCommand::Coverage { sources, format } => {
+            let set = sources.load()?;
+            let mut by_technique: std::collections::BTreeMap<&str, (Vec<&str>, Vec<&str>)> =
+                std::collections::BTreeMap::new();
+            for rule in &set.rules {
+                for technique in &rule.techniques {
+                    let entry = by_technique.entry(technique).or_default();
+                    entry.0.push(&rule.title);
+                    for tactic in &rule.tactics {
+                        if !entry.1.contains(&tactic.as_str()) {
+                            entry.1.push(tactic);
+                        }
+                    }
+                }
+            }
+            let text = match format {
+                CoverageFormat::Table => by_technique
+                    .iter()
+                    .map(|(technique, (rules, tactics))| {
+                        format!(
+                            "{technique:<11} {:<22} {} rule(s): {}\n",
+                            tactics.join(","),
+                            rules.len(),
+                            rules.join("; ")
+                        )
+                    })
+                    .collect(),
+                CoverageFormat::Json => {
+                    let rows: Vec<_> = by_technique
+                        .iter()
+                        .map(|(technique, (rules, tactics))| {
+                            json!({"technique": technique, "tactics": tactics, "rules": rules})
+                        })
+                        .collect();
+                    format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&rows).expect("serializes")
+                    )
+                }
+                CoverageFormat::Navigator => {
+                    let techniques: Vec<_> = by_technique
+                        .iter()
+                        .map(|(technique, (rules, _))| {
+                            json!({
+                                "techniqueID": technique,
+                                "score": rules.len(),
+                                "comment": rules.join("; "),
+                                "enabled": true,
+                            })
+                        })
+                        .collect();
+                    let layer = json!({
+                        "name": "trailq rules",
+                        "description": format!("ATT&CK techniques covered by {} trailq rules over AWS CloudTrail", set.rules.len()),
+                        "domain": "enterprise-attack",
+                        "versions": {"layer": "4.5", "navigator": "5.1.0"},
+                        "filters": {"platforms": ["IaaS"]},
+                        "gradient": {"colors": ["#c6dbef", "#08519c"], "minValue": 0, "maxValue": 5},
+                        "techniques": techniques,
+                    });
+                    format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&layer).expect("serializes")
+                    )
+                }
+            };
+            print_out(&text)?;
+            log::info!(
+                "{} techniques covered by {} rules",
+                by_technique.len(),
+                set.rules.len()
+            );
             Ok(EXIT_OK)
         }
         RulesCommand::Test { paths } => {

@@ -52,6 +52,18 @@ fn the_built_in_library_lists_shows_and_passes_its_examples() {
             .iter()
             .any(|t| t.as_str().unwrap().starts_with("T1562"))
     }));
+    let layer = trailq(&["rules", "coverage", "--format", "navigator"]);
+    let layer: serde_json::Value = serde_json::from_slice(&layer.stdout).unwrap();
+    assert_eq!(layer["domain"], "enterprise-attack");
+    let covered: Vec<&str> = layer["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["techniqueID"].as_str().unwrap())
+        .collect();
+    for technique in ["T1562.008", "T1078.004", "T1537", "T1098.003"] {
+        assert!(covered.contains(&technique), "{technique} in {covered:?}");
+    }
     let show = trailq(&["rules", "show", "cloudtrail-stop-logging", "--sql"]);
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(
