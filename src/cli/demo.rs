@@ -120,6 +120,7 @@ async fn detect_and_report(lake: &std::path::Path, out: &std::path::Path) -> Res
         window,
         &detectors,
         &trailq::rules::RuleSet::load(&[], true)?.rules,
+        &[],
         &super::progress::Bar::new(false),
     )
     .await?;

@@ -12,7 +12,7 @@ use trailq::detect::{self, Severity, Window, registry, store};
 use trailq::error::{Error, Result};
 use trailq::record::finding::FindingRow;
 use trailq::record::time::format_time;
-use trailq::rules::RuleSet;
+use trailq::rules::{RuleSet, RulesConfig};
 use trailq::sql::open_session;
 
 /// Find unusual activity: CloudTrail-Insights-style rate and error-rate detectors, and two more.
@@ -57,6 +57,10 @@ pub struct DetectArgs {
     /// Leave the built-in rule library out.
     #[arg(long)]
     no_built_in_rules: bool,
+    /// The rules' configuration (YAML): more `rules` folders, and `suppressions` of accepted
+    /// activity (by rule, principal pattern, account, source address or network, user agent).
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
 }
 
 /// How findings are printed.
@@ -123,8 +127,14 @@ pub fn run(args: DetectArgs) -> Result<u8> {
     } else {
         registry::select(&statistical, &args.settings)?
     };
+    let config = match &args.config {
+        Some(path) => RulesConfig::load(path)?,
+        None => RulesConfig::default(),
+    };
     let rules = if with_rules {
-        RuleSet::load(&args.rules, !args.no_built_in_rules)?.rules
+        let paths: Vec<std::path::PathBuf> =
+            config.rules.iter().chain(&args.rules).cloned().collect();
+        RuleSet::load(&paths, !args.no_built_in_rules)?.rules
     } else {
         Vec::new()
     };
@@ -137,11 +147,25 @@ pub fn run(args: DetectArgs) -> Result<u8> {
     let bar = super::progress::Bar::new(log::max_level() < log::LevelFilter::Info);
     let outcome = runtime.block_on(async {
         let ctx = open_session(&location, s3_config).await?;
-        detect::run(&ctx, window, &selected, &rules, &bar).await
+        detect::run(&ctx, window, &selected, &rules, &config.suppressions, &bar).await
     })?;
     let span = outcome.span;
     let rows = outcome.rows();
-    let starts: Vec<&FindingRow> = rows.iter().filter(|r| r.state == "Start").collect();
+    let (starts, suppressed): (Vec<&FindingRow>, Vec<&FindingRow>) = rows
+        .iter()
+        .filter(|r| r.state == "Start")
+        .partition(|r| r.suppressedby.is_none());
+    if !suppressed.is_empty() {
+        let reasons: std::collections::BTreeSet<&str> = suppressed
+            .iter()
+            .filter_map(|r| r.suppressedby.as_deref())
+            .collect();
+        log::info!(
+            "{} findings suppressed by {} suppressions (kept in the findings table, not reported)",
+            suppressed.len(),
+            reasons.len()
+        );
+    }
     log::info!(
         "judged {} to {} (watermark) with {}: {} findings in {:.1} s",
         format_time(span.from * 60_000),
@@ -166,7 +190,12 @@ pub fn run(args: DetectArgs) -> Result<u8> {
             written.replaced,
             written.kept
         );
-        print(&mut stdout, args.format, &rows).map_err(out)?;
+        let reported: Vec<FindingRow> = rows
+            .iter()
+            .filter(|r| r.suppressedby.is_none())
+            .cloned()
+            .collect();
+        print(&mut stdout, args.format, &reported).map_err(out)?;
     }
     stdout.flush().map_err(out)?;
     let worst = starts.iter().map(|r| r.severity).max();

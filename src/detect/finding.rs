@@ -194,6 +194,7 @@ impl Finding {
                     techniques: None,
                     eventids: None,
                     matchcount: None,
+                    suppressedby: None,
                 }
             })
             .collect()

@@ -32,7 +32,7 @@ use self::rate::JudgeSpan;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Unit};
 use crate::record::finding::FindingRow;
-use crate::rules::Rule;
+use crate::rules::{Rule, Suppression};
 
 /// What a detector reads: the session over the lake and the judged span.
 pub struct DetectInput<'a> {
@@ -88,6 +88,7 @@ pub async fn run(
     window: Window,
     detectors: &[(Box<dyn Detector>, Params)],
     rules: &[Rule],
+    suppressions: &[Suppression],
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let Some((oldest, newest)) = crate::sql::event_range(ctx).await? else {
@@ -145,7 +146,7 @@ pub async fn run(
     });
     let rule_run = async {
         let started = std::time::Instant::now();
-        let rows = rule_matches::run(input, rules).await?;
+        let rows = rule_matches::run(input, rules, suppressions).await?;
         if !rules.is_empty() {
             log::info!(
                 "{} rules: {} findings in {:.1} s",

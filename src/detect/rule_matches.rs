@@ -15,7 +15,7 @@ use super::series::per_day;
 use crate::error::Result;
 use crate::record::finding::{FindingRow, Subject};
 use crate::record::time::{day_of, format_time};
-use crate::rules::Rule;
+use crate::rules::{Matched, Rule, Suppression};
 
 /// The `detector` of rule findings.
 pub const DETECTOR: &str = "rule";
@@ -33,8 +33,13 @@ struct Group {
     api: (String, String),
 }
 
-/// Runs the rules over the judged span.
-pub async fn run(input: &DetectInput<'_>, rules: &[Rule]) -> Result<Vec<FindingRow>> {
+/// Runs the rules over the judged span. A match a suppression applies to is counted in a
+/// finding of its own, marked with the suppression's reason.
+pub async fn run(
+    input: &DetectInput<'_>,
+    rules: &[Rule],
+    suppressions: &[Suppression],
+) -> Result<Vec<FindingRow>> {
     if rules.is_empty() || input.span.to < input.span.from {
         return Ok(Vec::new());
     }
@@ -52,12 +57,14 @@ pub async fn run(input: &DetectInput<'_>, rules: &[Rule]) -> Result<Vec<FindingR
         format!(
             "SELECT coalesce(eventid, concat(sourcefile, '#', CAST(sourceindex AS VARCHAR))), \
                     CAST(eventtime AS BIGINT), recipientaccountid, awsregion, \
-                    coalesce(principal, ''), sourcefile, eventsource, eventname, {} \
+                    coalesce(principal, ''), sourcefile, eventsource, eventname, \
+                    coalesce(sourceipaddress, ''), coalesce(useragent, ''), {} \
              FROM events WHERE {range} AND ({any})",
             columns.join(", ")
         )
     };
-    let mut groups: BTreeMap<(usize, i32, String, String, String), Group> = BTreeMap::new();
+    type Key = (usize, i32, String, String, String, Option<usize>);
+    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     per_day(
         input,
         input.span.from * 60_000,
@@ -71,7 +78,7 @@ pub async fn run(input: &DetectInput<'_>, rules: &[Rule]) -> Result<Vec<FindingR
                 let ids = ids.as_string::<i32>();
                 let times = cast(batch.column(1), &DataType::Int64)?;
                 let times = times.as_primitive::<Int64Type>();
-                let key_columns: Vec<_> = [2, 3, 4, 5, 6, 7]
+                let key_columns: Vec<_> = [2, 3, 4, 5, 6, 7, 8, 9]
                     .into_iter()
                     .map(text)
                     .collect::<std::result::Result<_, _>>()?;
@@ -83,14 +90,24 @@ pub async fn run(input: &DetectInput<'_>, rules: &[Rule]) -> Result<Vec<FindingR
                         String::new()
                     }
                 };
-                for (r, _) in rules.iter().enumerate() {
-                    let hits = batch.column(8 + r).as_boolean();
+                for (r, rule) in rules.iter().enumerate() {
+                    let hits = batch.column(10 + r).as_boolean();
                     for row in 0..batch.num_rows() {
                         if !hits.value(row) {
                             continue;
                         }
                         let ms = times.value(row);
-                        let key = (r, day_of(ms), value(0, row), value(1, row), value(2, row));
+                        let (account, principal) = (value(0, row), value(2, row));
+                        let (source_ip, user_agent) = (value(6, row), value(7, row));
+                        let matched = Matched {
+                            principal: &principal,
+                            account: &account,
+                            source_ip: &source_ip,
+                            user_agent: &user_agent,
+                        };
+                        let suppressed =
+                            suppressions.iter().position(|s| s.applies(rule, &matched));
+                        let key = (r, day_of(ms), account, value(1, row), principal, suppressed);
                         let group = groups.entry(key).or_insert_with(|| Group {
                             first_ms: ms,
                             last_ms: ms,
@@ -118,9 +135,18 @@ pub async fn run(input: &DetectInput<'_>, rules: &[Rule]) -> Result<Vec<FindingR
     .await?;
     Ok(groups
         .into_iter()
-        .map(|((r, day, account, region, principal), group)| {
-            finding(&rules[r], day, account, region, principal, group)
-        })
+        .map(
+            |((r, day, account, region, principal, suppressed), group)| {
+                let mut row = finding(&rules[r], day, account, region, principal, group);
+                if let Some(s) = suppressed {
+                    // Its own id: the same matches unsuppressed are another finding.
+                    row.sharedeventid = uuid_of(&format!("{}|suppressed|{s}", row.sharedeventid));
+                    row.eventid = uuid_of(&format!("{}|Start", row.sharedeventid));
+                    row.suppressedby = Some(suppressions[s].reason.clone());
+                }
+                row
+            },
+        )
         .collect())
 }
 
@@ -216,5 +242,6 @@ fn finding(
         techniques: Some(rule.techniques.clone()),
         eventids: Some(group.event_ids),
         matchcount: Some(group.count),
+        suppressedby: None,
     }
 }

@@ -109,6 +109,9 @@ pub struct FindingRow {
     pub eventids: Option<Vec<String>>,
     /// Events the rule matched, all of them.
     pub matchcount: Option<i64>,
+    /// The reason of the suppression that kept the finding out of the report (it is kept in
+    /// the table, so what was suppressed can be counted and audited).
+    pub suppressedby: Option<String>,
 }
 
 /// The events of a finding's series, as the `subject` column holds them: the detector's filter
@@ -216,6 +219,7 @@ mod tests {
             techniques: None,
             eventids: Some(vec!["e1".into()]),
             matchcount: Some(3),
+            suppressedby: None,
         }
     }
 
@@ -227,7 +231,7 @@ mod tests {
             names[..4],
             ["eventid", "sharedeventid", "eventtime", "state"]
         );
-        assert_eq!(names.last(), Some(&"matchcount"));
+        assert_eq!(names.last(), Some(&"suppressedby"));
         let field = |name: &str| schema.field_with_name(name).unwrap().clone();
         assert_eq!(field("eventtime").data_type(), &timestamp_type());
         assert!(!field("eventtime").is_nullable());

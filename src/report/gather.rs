@@ -167,6 +167,7 @@ pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
     Ok(Report {
         report_version: 1,
         silence: Report::silence_of(headline.events.current, &health, &period),
+        suppressed: suppressed(ctx, since, until).await?,
         lake: request.lake.display(),
         generated_at: format_time(request.now.timestamp_millis() / 1000 * 1000),
         period,
@@ -193,9 +194,27 @@ pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
     })
 }
 
+/// Findings suppressed in the period, by the suppression's reason.
+async fn suppressed(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Ranked>> {
+    let sql = format!(
+        "SELECT suppressedby, count(*) AS n FROM findings WHERE state = 'Start' \
+         AND suppressedby IS NOT NULL AND starttime >= '{}' AND starttime < '{}' \
+         GROUP BY 1 ORDER BY n DESC, 1",
+        format_time(from),
+        format_time(to)
+    );
+    Ok(text_rows(&rows_of(ctx, &sql).await?)?
+        .into_iter()
+        .map(|row| Ranked {
+            value: row[0].clone(),
+            events: row[1].parse().unwrap_or(0),
+        })
+        .collect())
+}
+
 async fn severities(ctx: &SessionContext, from: i64, to: i64) -> Result<BySeverity> {
     let sql = format!(
-        "SELECT severity, count(*) FROM findings WHERE state = 'Start' \
+        "SELECT severity, count(*) FROM findings WHERE state = 'Start' AND suppressedby IS NULL \
          AND starttime >= '{}' AND starttime < '{}' GROUP BY 1",
         format_time(from),
         format_time(to)
@@ -238,7 +257,7 @@ struct InsightContext {
 async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<FindingReport>> {
     let sql = format!(
         "SELECT * FROM findings WHERE starttime >= '{}' AND starttime < '{}' \
-         ORDER BY starttime DESC, sharedeventid, state DESC",
+         AND suppressedby IS NULL ORDER BY starttime DESC, sharedeventid, state DESC",
         format_time(from),
         format_time(to)
     );

@@ -65,7 +65,7 @@ pub fn render(report: &Report) -> String {
                         p.silence { strong { "Silent trails. " } (silence) }
                     }
                     (headline(report))
-                    (findings(&report.findings, report.headline.events.current))
+                    (findings(&report.findings, report.headline.events.current, report.suppressed_line()))
                     (detections(&report.detections))
                     (health(report))
                     (tops(report))
@@ -213,10 +213,11 @@ fn finding(f: &FindingReport) -> Markup {
     }
 }
 
-fn findings(list: &[FindingReport], events: u64) -> Markup {
+fn findings(list: &[FindingReport], events: u64, suppressed: Option<String>) -> Markup {
     html! {
         section id="findings" {
             h2 { "Findings from the detectors" }
+            @if let Some(line) = suppressed { p.muted { (line) } }
             @if list.is_empty() && events == 0 {
                 p.none { "No findings: the period has no events to judge." }
             } @else if list.is_empty() {

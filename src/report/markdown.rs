@@ -116,6 +116,9 @@ pub fn render(report: &Report) -> String {
     );
 
     let _ = writeln!(out, "\n## Findings from the detectors\n");
+    if let Some(line) = report.suppressed_line() {
+        let _ = writeln!(out, "{}\n", esc(&line));
+    }
     if report.findings.is_empty() {
         let _ = writeln!(
             out,

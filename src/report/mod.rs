@@ -246,12 +246,33 @@ pub struct Report {
     pub silence: Option<String>,
     /// Detector findings that started in the period, newest first.
     pub findings: Vec<FindingReport>,
+    /// Findings kept out by suppressions, counted by the suppression's reason.
+    pub suppressed: Vec<Ranked>,
     /// Canned detection queries.
     pub detections: Vec<DetectionResult>,
     /// Data health.
     pub health: Health,
     /// Top principals, APIs, error codes.
     pub top: Tops,
+}
+
+impl Report {
+    /// "12 findings suppressed by 3 suppressions", when any were.
+    pub fn suppressed_line(&self) -> Option<String> {
+        let total: u64 = self.suppressed.iter().map(|s| s.events).sum();
+        (total > 0).then(|| {
+            let reasons: Vec<String> = self
+                .suppressed
+                .iter()
+                .map(|s| format!("{} ({})", s.value, s.events))
+                .collect();
+            format!(
+                "{total} findings suppressed by {} suppressions: {}",
+                self.suppressed.len(),
+                reasons.join("; ")
+            )
+        })
+    }
 }
 
 impl Health {

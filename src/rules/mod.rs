@@ -11,8 +11,10 @@ mod compile;
 mod condition;
 mod fields;
 mod sigma;
+mod suppress;
 
 pub use sigma::{Rule, severity_of};
+pub use suppress::{Matched, RulesConfig, Suppression};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -362,7 +362,7 @@ pub(crate) fn parse_network(cidr: &str) -> Option<()> {
 }
 
 /// Whether `address` is in `cidr`; `None` when either does not parse.
-fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
+pub(crate) fn in_cidr(address: &str, cidr: &str) -> Option<bool> {
     Network::parse(cidr)?.contains(address)
 }
 
@@ -451,7 +451,7 @@ pub(crate) fn glob(pattern: &str) -> Vec<Glob> {
 }
 
 /// Whether `value` matches the pieces (backtracking on `*`, which patterns use sparingly).
-fn glob_matches(pieces: &[Glob], value: &str) -> bool {
+pub(crate) fn glob_matches(pieces: &[Glob], value: &str) -> bool {
     match pieces.split_first() {
         None => value.is_empty(),
         Some((Glob::Text(text), rest)) => value

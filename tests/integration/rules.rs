@@ -212,6 +212,59 @@ fn detect_runs_the_rules_and_groups_their_matches() {
         rows,
         "a re-run replaces the finding with itself"
     );
+
+    // A suppression of that principal: the finding is kept in the table, marked, and counted
+    // in the report instead of shown; one for another principal changes nothing.
+    let config = root.join("trailq-rules.yml");
+    std::fs::write(
+        &config,
+        "suppressions:\n  - rule: cloudtrail-stop-logging\n    principal: 'arn:aws:iam::*:user/ali*'\n    reason: alice rotates the trail\n  - principal: 'arn:aws:iam::*:user/bob'\n    reason: bob is trusted\n",
+    )
+    .unwrap();
+    let (stdout, stderr) = detect(&["--config", config.to_str().unwrap()]);
+    assert!(stdout.contains("no findings"), "{stdout}");
+    assert!(
+        stderr.contains("1 findings suppressed by 1 suppressions"),
+        "{stderr}"
+    );
+    let marked = query(
+        &lake,
+        "SELECT suppressedby, matchcount FROM findings WHERE detector = 'rule'",
+    );
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    assert_eq!(marked[0]["suppressedby"], "alice rotates the trail");
+    assert_eq!(marked[0]["matchcount"], 3);
+    let report = trailq(&[
+        "report",
+        "--lake",
+        lake_arg,
+        "--since",
+        "2024-03-05",
+        "--until",
+        "2024-03-06",
+        "--format",
+        "md",
+        "--no-queries",
+    ]);
+    let markdown = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        markdown.contains("1 findings suppressed by 1 suppressions: alice rotates the trail (1)"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("matched rule"), "{markdown}");
+    // A suppression without a reason, or without a condition, is refused.
+    std::fs::write(&config, "suppressions:\n  - principal: '*'\n").unwrap();
+    let output = trailq(&[
+        "detect",
+        "--lake",
+        lake_arg,
+        "--since",
+        "2024-03-05",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("has no `reason`"));
 }
 
 /// Coverage on real attack detonations: detect over the Stratus Red Team logs (each technique
