@@ -15,7 +15,6 @@ use arrow::datatypes::TimestampMillisecondType;
 use chrono::Utc;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::Finding;
 use super::rate::JudgeSpan;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, Manifest, OutputEntry, Table, Transaction, commit, new_txid};
@@ -23,12 +22,7 @@ use crate::record::finding::{FindingRow, findings_schema};
 use crate::record::time::{day_of, format_day};
 use crate::sink::write_batches;
 
-/// One row per record of `findings`, as a batch.
-pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
-    let rows: Vec<FindingRow> = findings.iter().flat_map(Finding::rows).collect();
-    rows_batch(&rows)
-}
-
+/// The rows as a batch of the table.
 fn rows_batch(rows: &[FindingRow]) -> Result<RecordBatch> {
     crate::record::finding::findings_batch(rows)
         .map_err(|err| Error::Internal(format!("findings do not fit their table: {err}")))
@@ -177,12 +171,14 @@ pub fn starts_per_day(rows: &[FindingRow]) -> BTreeMap<(String, String), u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::Finding;
 
     #[test]
     fn a_closed_finding_is_two_rows_and_an_open_one_is_one() {
         let closed = super::super::finding::tests::sample(Some(28_600_012));
         let open = super::super::finding::tests::sample(None);
-        let batch = findings_batch(&[closed, open]).unwrap();
+        let rows: Vec<FindingRow> = [closed, open].iter().flat_map(Finding::rows).collect();
+        let batch = rows_batch(&rows).unwrap();
         assert_eq!(batch.num_rows(), 3);
         let states = column(&batch, "state").as_string::<i32>();
         assert_eq!(
