@@ -108,7 +108,12 @@ async fn ranked(
          GROUP BY 1 ORDER BY n DESC, value LIMIT {TOP}",
         range(from, to)
     );
-    Ok(text_rows(&rows_of(ctx, &sql).await?)?
+    ranked_rows(ctx, &sql).await
+}
+
+/// The (value, count) rows of `sql` as a ranked list.
+async fn ranked_rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Ranked>> {
+    Ok(text_rows(&rows_of(ctx, sql).await?)?
         .into_iter()
         .map(|row| Ranked {
             value: row[0].clone(),
@@ -203,13 +208,7 @@ async fn suppressed(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Rank
         format_time(from),
         format_time(to)
     );
-    Ok(text_rows(&rows_of(ctx, &sql).await?)?
-        .into_iter()
-        .map(|row| Ranked {
-            value: row[0].clone(),
-            events: row[1].parse().unwrap_or(0),
-        })
-        .collect())
+    ranked_rows(ctx, &sql).await
 }
 
 async fn severities(ctx: &SessionContext, from: i64, to: i64) -> Result<BySeverity> {
