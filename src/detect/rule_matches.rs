@@ -43,16 +43,48 @@ pub async fn run(
     if rules.is_empty() || input.span.to < input.span.from {
         return Ok(Vec::new());
     }
+    // A rule that requires one of a few event names is tested only on those events (its
+    // payload tests are the costly part); the scan keeps the rows some rule may match.
+    let quoted = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("'{}'", n.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let tests: Vec<String> = rules
         .iter()
-        .map(|rule| format!("coalesce({}, false)", rule.sql))
+        .map(|rule| match &rule.event_names {
+            Some(names) => format!(
+                "CASE WHEN lower(eventname) IN ({}) THEN coalesce({}, false) ELSE false END",
+                quoted(names),
+                rule.sql
+            ),
+            None => format!("coalesce({}, false)", rule.sql),
+        })
         .collect();
     let columns: Vec<String> = tests
         .iter()
         .enumerate()
         .map(|(i, test)| format!("{test} AS r{i}"))
         .collect();
-    let any = tests.join(" OR ");
+    let named: Vec<String> = rules
+        .iter()
+        .filter_map(|r| r.event_names.clone())
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut candidates: Vec<String> = rules
+        .iter()
+        .zip(&tests)
+        .filter(|(rule, _)| rule.event_names.is_none())
+        .map(|(_, test)| test.clone())
+        .collect();
+    if !named.is_empty() {
+        candidates.push(format!("lower(eventname) IN ({})", quoted(&named)));
+    }
+    let any = candidates.join(" OR ");
     let sql = |range: &str| {
         format!(
             "SELECT coalesce(eventid, concat(sourcefile, '#', CAST(sourceindex AS VARCHAR))), \

@@ -2,6 +2,8 @@
 //! lake's columns, modifiers to SQL (payload paths through `json_match`), the condition to
 //! `AND`/`OR`/`NOT`. Matching is case-insensitive unless `cased`, as the specification says.
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use yaml_rust2::Yaml;
 
@@ -393,12 +395,89 @@ fn keyword(name: &str, value: &Yaml) -> Result<String, String> {
     ))
 }
 
-/// The detection section as one SQL condition.
-pub fn detection(detection: &Yaml) -> Result<String, String> {
+/// A compiled detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    /// One SQL condition over `events`.
+    pub sql: String,
+    /// The event names (lower case) a match must have, when the detection requires one of a
+    /// known set: a cheap test that keeps the rule's own from running on other events.
+    pub event_names: Option<Vec<String>>,
+}
+
+type Names = Option<BTreeSet<String>>;
+
+/// The event names a search requires: an `eventName` item of exact values in a map (an AND),
+/// in every map of a list (an OR); nothing known otherwise.
+fn names_of_search(value: &Yaml) -> Names {
+    match value {
+        Yaml::Hash(map) => map.iter().find_map(|(key, values)| {
+            let key = key.as_str()?;
+            if !key.eq_ignore_ascii_case("eventname") {
+                return None;
+            }
+            let list = match values {
+                Yaml::Array(items) => items.clone(),
+                single => vec![single.clone()],
+            };
+            list.iter()
+                .map(|v| {
+                    v.as_str()
+                        .filter(|s| !s.contains(['*', '?', '\\']))
+                        .map(str::to_lowercase)
+                })
+                .collect()
+        }),
+        Yaml::Array(maps) if maps.iter().all(|m| matches!(m, Yaml::Hash(_))) => {
+            union(maps.iter().map(names_of_search))
+        }
+        _ => None,
+    }
+}
+
+/// Any of the parts: known only when every part is.
+fn union(parts: impl Iterator<Item = Names>) -> Names {
+    let mut all = BTreeSet::new();
+    for part in parts {
+        all.extend(part?);
+    }
+    Some(all)
+}
+
+/// All of the parts: any known part bounds it.
+fn intersection(parts: impl Iterator<Item = Names>) -> Names {
+    parts
+        .flatten()
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+}
+
+fn names_of_condition(condition: &Condition, searches: &[(String, Names)]) -> Names {
+    let matching = |pattern: &str| -> Vec<Names> {
+        searches
+            .iter()
+            .filter(|(n, _)| condition::matches(pattern, n))
+            .map(|(_, names)| names.clone())
+            .collect()
+    };
+    match condition {
+        Condition::Search(name) => searches.iter().find(|(n, _)| n == name)?.1.clone(),
+        Condition::Not(_) => None,
+        Condition::And(parts) => {
+            intersection(parts.iter().map(|p| names_of_condition(p, searches)))
+        }
+        Condition::Or(parts) => union(parts.iter().map(|p| names_of_condition(p, searches))),
+        Condition::AnyOf(pattern) => union(matching(pattern).into_iter()),
+        Condition::AllOf(pattern) => intersection(matching(pattern).into_iter()),
+    }
+}
+
+/// The detection section as one SQL condition, and the event names it requires.
+pub fn detection(detection: &Yaml) -> Result<Compiled, String> {
     let Yaml::Hash(map) = detection else {
         return Err("`detection` must be a map of searches and a condition".into());
     };
     let mut searches: Vec<(String, String)> = Vec::new();
+    let mut names: Vec<(String, Names)> = Vec::new();
     let mut conditions = Vec::new();
     for (key, value) in map {
         let key = key.as_str().ok_or("a search identifier must be text")?;
@@ -415,20 +494,32 @@ pub fn detection(detection: &Yaml) -> Result<String, String> {
             "timeframe" => {
                 return Err("`timeframe` is not supported: use a correlation rule".into());
             }
-            name => searches.push((name.to_string(), search(name, value)?)),
+            name => {
+                searches.push((name.to_string(), search(name, value)?));
+                names.push((name.to_string(), names_of_search(value)));
+            }
         }
     }
     if conditions.is_empty() {
         return Err("the detection has no `condition`".into());
     }
-    let compiled = conditions
+    let parsed = conditions
         .iter()
-        .map(|text| condition::parse(text).and_then(|c| express(&c, &searches)))
+        .map(|text| condition::parse(text))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(if compiled.len() == 1 {
-        compiled.into_iter().next().expect("one")
-    } else {
-        format!("({})", compiled.join(" OR "))
+    let compiled = parsed
+        .iter()
+        .map(|c| express(c, &searches))
+        .collect::<Result<Vec<_>, _>>()?;
+    let event_names = union(parsed.iter().map(|c| names_of_condition(c, &names)))
+        .map(|set| set.into_iter().collect());
+    Ok(Compiled {
+        sql: if compiled.len() == 1 {
+            compiled.into_iter().next().expect("one")
+        } else {
+            format!("({})", compiled.join(" OR "))
+        },
+        event_names,
     })
 }
 

@@ -554,6 +554,34 @@ mod tests {
     }
 
     #[test]
+    fn the_event_names_a_rule_requires_are_known_when_the_condition_says() {
+        let names = |detection: &str| rule(detection).unwrap().event_names;
+        assert_eq!(
+            names(
+                "  s:\n    eventName:\n      - StopLogging\n      - DeleteTrail\n  f:\n    errorCode|exists: true\n  condition: s and not f"
+            ),
+            Some(vec!["deletetrail".to_string(), "stoplogging".to_string()])
+        );
+        assert_eq!(
+            names("  a:\n    eventName: A\n  b:\n    eventName: B\n  condition: 1 of them"),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(
+            names("  a:\n    eventName: A\n  b:\n    readOnly: true\n  condition: a or b"),
+            None
+        );
+        assert_eq!(
+            names("  a:\n    eventName|startswith: Get\n  condition: a"),
+            None
+        );
+        assert_eq!(names("  k:\n    - StopLogging\n  condition: k"), None);
+        assert_eq!(
+            names("  a:\n    eventName: A\n  b:\n    readOnly: true\n  condition: a and b"),
+            Some(vec!["a".to_string()])
+        );
+    }
+
+    #[test]
     fn unsupported_or_impossible_rules_fail_to_load_with_the_field() {
         let err = rule("  s:\n    eventNmae: x\n  condition: s").unwrap_err();
         assert!(

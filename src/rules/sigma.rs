@@ -35,6 +35,8 @@ pub struct Rule {
     pub source: String,
     /// The detection as one SQL condition over `events`.
     pub sql: String,
+    /// The event names (lower case) a match must have, when the detection says.
+    pub event_names: Option<Vec<String>>,
 }
 
 /// What one YAML document is.
@@ -108,7 +110,8 @@ pub fn parse(doc: &Yaml, source: &str) -> Result<Parsed, String> {
             tactics.push(attack.replace('_', "-"));
         }
     }
-    let sql = compile::detection(&doc["detection"]).map_err(|err| format!("detection: {err}"))?;
+    let compiled =
+        compile::detection(&doc["detection"]).map_err(|err| format!("detection: {err}"))?;
     Ok(Parsed::Rule(Box::new(Rule {
         id,
         name: text(doc, "name"),
@@ -122,6 +125,7 @@ pub fn parse(doc: &Yaml, source: &str) -> Result<Parsed, String> {
         tags,
         falsepositives: texts(doc, "falsepositives"),
         source: source.to_string(),
-        sql,
+        sql: compiled.sql,
+        event_names: compiled.event_names,
     })))
 }
