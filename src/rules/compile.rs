@@ -130,6 +130,15 @@ fn like_pattern(pieces: &[Glob]) -> Option<String> {
     Some(out)
 }
 
+/// A test of the values at a path of a JSON payload column (see `sql::functions`).
+fn json_match(column: &str, path: &str, op: &str, value: &str) -> String {
+    format!(
+        "json_match({column}, {}, '{op}', {})",
+        quote(path),
+        quote(value)
+    )
+}
+
 /// A literal text as a Sigma pattern (its wildcards escaped).
 fn escape_pattern(text: &str) -> String {
     let mut out = String::new();
@@ -181,9 +190,7 @@ fn item(field_spec: &str, values: &Yaml) -> Result<String, String> {
             return Err(format!("`{field_spec}`: exists takes true or false"));
         };
         let present = match &target {
-            Target::Payload { column, path } => {
-                format!("json_match({column}, {}, 'exists', '')", quote(path))
-            }
+            Target::Payload { column, path } => json_match(column, path, "exists", ""),
             Target::Text(c) | Target::Bool(c) | Target::Time(c) => format!("{c} IS NOT NULL"),
         };
         return Ok(if *wanted {
@@ -207,9 +214,7 @@ fn item(field_spec: &str, values: &Yaml) -> Result<String, String> {
 fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Result<String, String> {
     if *value == Value::Null {
         return Ok(match target {
-            Target::Payload { column, path } => {
-                format!("json_match({column}, {}, 'null', '')", quote(path))
-            }
+            Target::Payload { column, path } => json_match(column, path, "null", ""),
             Target::Text(c) | Target::Bool(c) | Target::Time(c) => format!("{c} IS NULL"),
         });
     }
@@ -232,13 +237,7 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
             .map_err(|err| format!("`{spec}`: bad regular expression: {err}"))?;
         return Ok(match target {
             Target::Text(c) => format!("regexp_like({c}, {})", quote(&pattern)),
-            Target::Payload { column, path } => {
-                format!(
-                    "json_match({column}, {}, 'regex', {})",
-                    quote(path),
-                    quote(&pattern)
-                )
-            }
+            Target::Payload { column, path } => json_match(column, path, "regex", &pattern),
             _ => return Err(format!("`{spec}`: re applies to text fields")),
         });
     }
@@ -248,13 +247,7 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
         }
         return Ok(match target {
             Target::Text(c) => format!("coalesce(ip_in_cidr({c}, {}), false)", quote(&text)),
-            Target::Payload { column, path } => {
-                format!(
-                    "json_match({column}, {}, 'cidr', {})",
-                    quote(path),
-                    quote(&text)
-                )
-            }
+            Target::Payload { column, path } => json_match(column, path, "cidr", &text),
             _ => return Err(format!("`{spec}`: cidr applies to text fields")),
         });
     }
@@ -264,11 +257,7 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
             .map_err(|_| format!("`{spec}`: `{text}` is not a number"))?;
         return Ok(match target {
             Target::Text(c) => format!("TRY_CAST({c} AS DOUBLE) {sql_op} {number}"),
-            Target::Payload { column, path } => format!(
-                "json_match({column}, {}, '{name}', {})",
-                quote(path),
-                quote(&number.to_string())
-            ),
+            Target::Payload { column, path } => json_match(column, path, name, &number.to_string()),
             _ => return Err(format!("`{spec}`: {name} applies to numbers")),
         });
     }
@@ -310,11 +299,11 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
             if contains || m.startswith { "*" } else { "" }
         );
         out.push(match target {
-            Target::Payload { column, path } => format!(
-                "json_match({column}, {}, '{}', {})",
-                quote(path),
+            Target::Payload { column, path } => json_match(
+                column,
+                path,
                 if m.cased { "equals_cased" } else { "equals" },
-                quote(&pattern)
+                &pattern,
             ),
             Target::Text(c) => {
                 let (column, pattern) = if m.cased {
