@@ -19,7 +19,8 @@ pub struct RulesArgs {
 
 #[derive(Debug, Subcommand)]
 enum RulesCommand {
-    /// List the rules: id, level, ATT&CK techniques, title, where each comes from.
+    /// List the rules: id, level, kind (match or a correlation's type), ATT&CK techniques,
+    /// title, where each comes from.
     List {
         #[command(flatten)]
         sources: Sources,
@@ -49,7 +50,9 @@ enum RulesCommand {
         format: CoverageFormat,
     },
     /// Run rules on their examples (`<name>.examples.json` beside each rule file): every
-    /// positive example must match and no negative one. Exit 2 when any rule fails or has none.
+    /// positive example must match and no negative one. A correlation's examples are lists of
+    /// records that must (or must not) make it fire; the rules it names are tested through it.
+    /// Exit 2 when any rule fails or has none.
     Test {
         /// Rule files or folders [default: the built-in library].
         paths: Vec<PathBuf>,
@@ -123,7 +126,8 @@ pub fn run(args: RulesArgs) -> Result<u8> {
                         .iter()
                         .map(|r| {
                             json!({
-                                "id": r.id, "name": r.name, "title": r.title, "level": r.level,
+                                "id": r.id, "name": r.name, "title": r.title, "kind": r.kind(),
+                                "level": r.level,
                                 "severity": r.severity, "techniques": r.techniques,
                                 "tactics": r.tactics, "status": r.status, "source": r.source,
                                 "falsepositives": r.falsepositives,
@@ -139,9 +143,10 @@ pub fn run(args: RulesArgs) -> Result<u8> {
                     .iter()
                     .map(|r| {
                         format!(
-                            "{}  {:<8} {:<22} {}  ({})\n",
+                            "{}  {:<8} {:<11} {:<22} {}  ({})\n",
                             r.id,
                             r.level,
+                            r.kind(),
                             r.techniques.join(","),
                             r.title,
                             r.source
@@ -173,8 +178,27 @@ pub fn run(args: RulesArgs) -> Result<u8> {
                 found.description,
                 found.falsepositives.join("; ")
             );
+            if let Some(correlation) = found.correlation() {
+                text.push_str(&format!("  correlation: {}\n", correlation.describe()));
+                if !correlation.generate {
+                    text.push_str(
+                        "  the rules it names make no findings of their own (generate: false)\n",
+                    );
+                }
+            }
             if sql {
-                text.push_str(&format!("\nSELECT * FROM events WHERE {}\n", found.sql));
+                // A correlation runs the conditions of the rules it names.
+                let shown = match found.condition() {
+                    Some(_) => vec![found],
+                    None => set.members_of(found),
+                };
+                for rule in shown {
+                    let condition = rule.condition().expect("a match rule");
+                    if rule.id != found.id {
+                        text.push_str(&format!("\n-- {} ({})", rule.title, rule.id));
+                    }
+                    text.push_str(&format!("\nSELECT * FROM events WHERE {}\n", condition.sql));
+                }
             }
             print_out(&text)?;
             Ok(EXIT_OK)

@@ -1,12 +1,11 @@
-//! The Sigma rules in a detect run: one scan a day evaluates every rule (each a column of the
-//! same query), and the matches become findings, one per rule, day, account, region and
-//! principal, so a principal doing the same thing 500 times is one finding with a count.
+//! The Sigma rules in a detect run: one scan a day evaluates every rule (`rules::evaluate`), and
+//! the hits become findings: one per match rule, day, account, region and principal (a
+//! principal doing the same thing 500 times is one finding with a count), and one per episode
+//! of a correlation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::array::AsArray;
 use serde_json::json;
 
 use super::DetectInput;
@@ -15,26 +14,16 @@ use super::series::per_day;
 use crate::error::Result;
 use crate::record::finding::{FindingRow, Subject};
 use crate::record::time::{day_of, format_time};
-use crate::rules::{Matched, Rule, Suppression};
+use crate::rules::evaluate::{Collector, Hit, Plan};
+use crate::rules::{Rule, Suppression};
+use crate::sql::{execute, time_range};
 
 /// The `detector` of rule findings.
 pub const DETECTOR: &str = "rule";
-/// Matched event ids and source files kept per finding.
-const KEPT: usize = 100;
 
-/// The matches of one rule by one principal in one account, region and day.
-#[derive(Default)]
-struct Group {
-    first_ms: i64,
-    last_ms: i64,
-    count: i64,
-    event_ids: Vec<String>,
-    files: Vec<String>,
-    api: (String, String),
-}
-
-/// Runs the rules over the judged span. A match a suppression applies to is counted in a
-/// finding of its own, marked with the suppression's reason.
+/// Runs the rules over the judged span: one scan a day evaluates every match rule and feeds
+/// the correlations. A match a suppression applies to is counted in a finding of its own,
+/// marked with the suppression's reason.
 pub async fn run(
     input: &DetectInput<'_>,
     rules: &[Rule],
@@ -43,176 +32,133 @@ pub async fn run(
     if rules.is_empty() || input.span.to < input.span.from {
         return Ok(Vec::new());
     }
-    // A rule that requires one of a few event names is tested only on those events (its
-    // payload tests are the costly part); the scan keeps the rows some rule may match.
-    let quoted = |names: &[String]| {
-        names
-            .iter()
-            .map(|n| format!("'{}'", n.replace('\'', "''")))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let tests: Vec<String> = rules
+    let (from_ms, to_ms) = (input.span.from * 60_000, (input.span.to + 1) * 60_000);
+    // The event names in the span, so each rule's names become an exact test the page index
+    // prunes with (rules match names without case; the lake keeps them as CloudTrail wrote).
+    let (_, batches) = execute(
+        input.ctx,
+        &format!(
+            "SELECT DISTINCT eventname FROM events WHERE {} AND eventname IS NOT NULL",
+            time_range(from_ms, to_ms)
+        ),
+        HashMap::new(),
+    )
+    .await?;
+    let present: Vec<String> = batches
         .iter()
-        .map(|rule| match &rule.event_names {
-            Some(names) => format!(
-                "CASE WHEN lower(eventname) IN ({}) THEN coalesce({}, false) ELSE false END",
-                quoted(names),
-                rule.sql
-            ),
-            None => format!("coalesce({}, false)", rule.sql),
+        .flat_map(|b| {
+            let names = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)
+                .expect("names are text");
+            names
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(String::from)
+                .collect::<Vec<_>>()
         })
         .collect();
-    let columns: Vec<String> = tests
-        .iter()
-        .enumerate()
-        .map(|(i, test)| format!("{test} AS r{i}"))
-        .collect();
-    let named: Vec<String> = rules
-        .iter()
-        .filter_map(|r| r.event_names.clone())
-        .flatten()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut candidates: Vec<String> = rules
-        .iter()
-        .zip(&tests)
-        .filter(|(rule, _)| rule.event_names.is_none())
-        .map(|(_, test)| test.clone())
-        .collect();
-    if !named.is_empty() {
-        candidates.push(format!("lower(eventname) IN ({})", quoted(&named)));
+    let plan = Plan::new(rules, Some(&present));
+    if plan.is_empty() {
+        return Ok(Vec::new());
     }
-    let any = candidates.join(" OR ");
-    let sql = |range: &str| {
-        format!(
-            "SELECT coalesce(eventid, concat(sourcefile, '#', CAST(sourceindex AS VARCHAR))), \
-                    CAST(eventtime AS BIGINT), recipientaccountid, awsregion, \
-                    coalesce(principal, ''), sourcefile, eventsource, eventname, \
-                    coalesce(sourceipaddress, ''), coalesce(useragent, ''), {} \
-             FROM events WHERE {range} AND ({any})",
-            columns.join(", ")
-        )
-    };
-    type Key = (usize, i32, String, String, String, Option<usize>);
-    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+    let mut collector = Collector::new(&plan, suppressions);
+    let mut day_end = from_ms;
     per_day(
         input,
-        input.span.from * 60_000,
-        (input.span.to + 1) * 60_000,
-        sql,
+        from_ms,
+        to_ms,
+        |range| plan.sql(range),
         &HashMap::new(),
         |batches| {
             for batch in batches {
-                let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
-                let ids = text(0)?;
-                let ids = ids.as_string::<i32>();
-                let times = cast(batch.column(1), &DataType::Int64)?;
-                let times = times.as_primitive::<Int64Type>();
-                let key_columns: Vec<_> = [2, 3, 4, 5, 6, 7, 8, 9]
-                    .into_iter()
-                    .map(text)
-                    .collect::<std::result::Result<_, _>>()?;
-                let value = |c: usize, row: usize| {
-                    let column = key_columns[c].as_string::<i32>();
-                    if column.is_valid(row) {
-                        column.value(row).to_string()
-                    } else {
-                        String::new()
-                    }
-                };
-                for (r, rule) in rules.iter().enumerate() {
-                    let hits = batch.column(10 + r).as_boolean();
-                    for row in 0..batch.num_rows() {
-                        if !hits.value(row) {
-                            continue;
-                        }
-                        let ms = times.value(row);
-                        let (account, principal) = (value(0, row), value(2, row));
-                        let (source_ip, user_agent) = (value(6, row), value(7, row));
-                        let matched = Matched {
-                            principal: &principal,
-                            account: &account,
-                            source_ip: &source_ip,
-                            user_agent: &user_agent,
-                        };
-                        let suppressed =
-                            suppressions.iter().position(|s| s.applies(rule, &matched));
-                        let key = (r, day_of(ms), account, value(1, row), principal, suppressed);
-                        let group = groups.entry(key).or_insert_with(|| Group {
-                            first_ms: ms,
-                            last_ms: ms,
-                            ..Group::default()
-                        });
-                        if ms <= group.first_ms {
-                            group.first_ms = ms;
-                            group.api = (value(4, row), value(5, row));
-                        }
-                        group.last_ms = group.last_ms.max(ms);
-                        group.count += 1;
-                        if group.event_ids.len() < KEPT {
-                            group.event_ids.push(ids.value(row).to_string());
-                        }
-                        let file = value(3, row);
-                        if group.files.len() < KEPT && !group.files.contains(&file) {
-                            group.files.push(file);
-                        }
-                    }
-                }
+                collector.add(batch)?;
             }
+            day_end = ((day_end.div_euclid(DAY_MS) + 1) * DAY_MS).min(to_ms);
+            collector.end_day(day_end);
             Ok(())
         },
     )
     .await?;
-    Ok(groups
+    Ok(collector
+        .finish()
         .into_iter()
-        .map(
-            |((r, day, account, region, principal, suppressed), group)| {
-                let mut row = finding(&rules[r], day, account, region, principal, group);
-                if let Some(s) = suppressed {
-                    // Its own id: the same matches unsuppressed are another finding.
-                    row.sharedeventid = uuid_of(&format!("{}|suppressed|{s}", row.sharedeventid));
-                    row.eventid = uuid_of(&format!("{}|Start", row.sharedeventid));
-                    row.suppressedby = Some(suppressions[s].reason.clone());
-                }
-                row
-            },
-        )
+        .map(|hit| finding(&rules[hit.rule], hit, suppressions))
         .collect())
 }
 
-fn finding(
-    rule: &Rule,
-    day: i32,
-    account: String,
-    region: String,
-    principal: String,
-    mut group: Group,
-) -> FindingRow {
-    group.event_ids.sort();
-    let shared = uuid_of(&format!(
-        "{DETECTOR}|{}|{day}|{account}|{region}|{principal}",
-        rule.id
-    ));
-    let minutes = (group.last_ms - group.first_ms) / 60_000 + 1;
+const DAY_MS: i64 = 86_400_000;
+
+/// The finding of one hit. Its id is stable: the same rule, day (or episode start), account,
+/// region, principal and group give the same id, so re-running a window replaces it.
+fn finding(rule: &Rule, hit: Hit, suppressions: &[Suppression]) -> FindingRow {
+    let Hit {
+        mut found,
+        group,
+        suppressed,
+        ..
+    } = hit;
+    found.event_ids.sort();
+    let (account, region, principal) = (
+        found.account.clone(),
+        found.region.clone(),
+        found.principal.clone(),
+    );
+    let identity = match rule.correlation() {
+        None => format!(
+            "{DETECTOR}|{}|{}|{account}|{region}|{principal}",
+            rule.id,
+            day_of(found.first_ms)
+        ),
+        Some(_) => {
+            let values: Vec<String> = group.iter().map(|(f, v)| format!("{f}={v}")).collect();
+            format!(
+                "{DETECTOR}|{}|{}|{}",
+                rule.id,
+                values.join("|"),
+                found.first_ms
+            )
+        }
+    };
+    let mut shared = uuid_of(&identity);
+    if let Some(s) = suppressed {
+        // Its own id: the same matches unsuppressed are another finding.
+        shared = uuid_of(&format!("{shared}|suppressed|{s}"));
+    }
+    let minutes = (found.last_ms - found.first_ms) / 60_000 + 1;
     let who = if principal.is_empty() {
         "an unknown principal"
     } else {
         principal.as_str()
     };
-    let times = if group.count == 1 {
+    let times = if found.count == 1 {
         "once".to_string()
     } else {
-        format!("{} times", group.count)
+        format!("{} times", found.count)
     };
-    let reason = format!(
-        "{who} matched rule \"{}\" {times} in {account} {region}",
-        rule.title
-    );
-    let record = json!({
+    let reason = match rule.correlation() {
+        None => format!(
+            "{who} matched rule \"{}\" {times} in {account} {region}",
+            rule.title
+        ),
+        Some(c) => {
+            let by: Vec<String> = group.iter().map(|(f, v)| format!("{f} {v}")).collect();
+            let by = if by.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", by.join(", "))
+            };
+            format!(
+                "correlation \"{}\" fired{by}: {} matching events within {} ({})",
+                rule.title,
+                found.count,
+                c.timespan,
+                c.describe()
+            )
+        }
+    };
+    let mut record = json!({
         "eventType": "TrailqRuleFinding",
-        "eventTime": format_time(group.first_ms),
+        "eventTime": format_time(found.first_ms),
         "recipientAccountId": account,
         "awsRegion": region,
         "sharedEventID": shared,
@@ -220,18 +166,26 @@ fn finding(
             "detector": DETECTOR,
             "ruleId": rule.id,
             "ruleTitle": rule.title,
+            "ruleKind": rule.kind(),
             "level": rule.level,
             "severity": rule.severity,
             "techniques": rule.techniques,
             "tactics": rule.tactics,
             "principal": principal,
-            "matchCount": group.count,
-            "eventIDs": group.event_ids,
-            "firstMatch": format_time(group.first_ms),
-            "lastMatch": format_time(group.last_ms),
+            "matchCount": found.count,
+            "eventIDs": found.event_ids,
+            "firstMatch": format_time(found.first_ms),
+            "lastMatch": format_time(found.last_ms),
             "reason": reason,
         },
     });
+    if !group.is_empty() {
+        record["trailqDetails"]["groupBy"] = group
+            .iter()
+            .map(|(field, value)| (field.clone(), json!(value)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
     let mut keys = vec![
         ("recipientaccountid".to_string(), account.clone()),
         ("awsregion".to_string(), region.clone()),
@@ -239,41 +193,55 @@ fn finding(
     if !principal.is_empty() {
         keys.push(("principal".to_string(), principal.clone()));
     }
-    let subject = Subject {
-        filter: format!("coalesce({}, false)", rule.sql),
-        keys,
+    // What the attribution and the report's query select: the matched events themselves.
+    let filter = match rule.condition() {
+        Some(condition) => format!("coalesce({}, false)", condition.sql),
+        None => format!(
+            "eventid IN ({})",
+            found
+                .event_ids
+                .iter()
+                .map(|id| format!("'{}'", id.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
+    let subject = Subject { filter, keys };
     FindingRow {
         eventid: uuid_of(&format!("{shared}|Start")),
         sharedeventid: shared,
-        eventtime: group.first_ms,
+        eventtime: found.first_ms,
         state: "Start".into(),
         detector: DETECTOR.into(),
-        insighttype: "RuleMatch".into(),
+        insighttype: if rule.correlation().is_some() {
+            "RuleCorrelation".into()
+        } else {
+            "RuleMatch".into()
+        },
         severity: rule.severity,
         recipientaccountid: account,
         awsregion: region,
-        eventsource: group.api.0,
-        eventname: group.api.1,
+        eventsource: found.api.0,
+        eventname: found.api.1,
         errorcode: None,
         principal: (!principal.is_empty()).then_some(principal),
         metric: None,
         baselineaverage: 0.0,
-        insightaverage: group.count as f64 / minutes as f64,
+        insightaverage: found.count as f64 / minutes as f64,
         insightduration: minutes,
         baselineduration: 0,
-        starttime: group.first_ms,
-        endtime: Some(group.last_ms),
-        eventcount: group.count as f64,
+        starttime: found.first_ms,
+        endtime: Some(found.last_ms),
+        eventcount: found.count as f64,
         reason,
-        sourcefiles: group.files,
+        sourcefiles: found.files,
         record: record.to_string(),
         subject: serde_json::to_string(&subject).expect("a subject serializes"),
         ruleid: Some(rule.id.clone()),
         ruletitle: Some(rule.title.clone()),
         techniques: Some(rule.techniques.clone()),
-        eventids: Some(group.event_ids),
-        matchcount: Some(group.count),
-        suppressedby: None,
+        eventids: Some(found.event_ids),
+        matchcount: Some(found.count),
+        suppressedby: suppressed.map(|s| suppressions[s].reason.clone()),
     }
 }

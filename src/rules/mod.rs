@@ -9,11 +9,15 @@
 
 mod compile;
 mod condition;
+pub mod correlation;
+pub mod evaluate;
 mod fields;
 mod sigma;
 mod suppress;
 
-pub use sigma::{Rule, severity_of};
+pub use compile::Compiled;
+pub use correlation::Correlation;
+pub use sigma::{Logic, Rule, severity_of};
 pub use suppress::{Matched, RulesConfig, Suppression};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,8 +103,55 @@ impl RuleSet {
                 )));
             }
         }
+        set.link()?;
         set.rules.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(set)
+    }
+
+    /// Resolves each correlation's rules, by id or name, to the loaded match rules.
+    fn link(&mut self) -> Result<()> {
+        let found: Vec<(String, Option<String>, bool)> = self
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.name.clone(), r.condition().is_some()))
+            .collect();
+        for rule in &mut self.rules {
+            let (id, title, source) = (rule.id.clone(), rule.title.clone(), rule.source.clone());
+            let Logic::Correlation(correlation) = &mut rule.logic else {
+                continue;
+            };
+            correlation
+                .link(|reference| {
+                    let named = found
+                        .iter()
+                        .find(|(id, name, _)| id == reference || name.as_deref() == Some(reference));
+                    match named {
+                        Some((id, name, true)) => Ok((id.clone(), name.clone())),
+                        Some(_) => Err(format!(
+                            "it names `{reference}`, a correlation: correlations of correlations are not supported"
+                        )),
+                        None => Err(format!(
+                            "it names the rule `{reference}`, which is not loaded (give its id or name, and load its file)"
+                        )),
+                    }
+                })
+                .map_err(|why| {
+                    Error::Usage(format!("{source}: correlation {id} (`{title}`): {why}"))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The rules a correlation names, by id.
+    pub fn members_of(&self, rule: &Rule) -> Vec<&Rule> {
+        rule.correlation()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .filter_map(|m| self.rules.iter().find(|r| r.id == m.rule))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn add(&mut self, text: &str, source: &str, examples: Option<&str>) -> Result<()> {
@@ -112,7 +163,7 @@ impl RuleSet {
             let name = doc["title"].as_str().unwrap_or("untitled").to_string();
             match sigma::parse(doc, source) {
                 Ok(Parsed::Rule(rule)) => {
-                    ids.push(rule.id.clone());
+                    ids.push((rule.id.clone(), rule.correlation().is_some()));
                     self.rules.push(*rule);
                 }
                 Ok(Parsed::Skipped(why)) => self.skipped.push((format!("{source}: {name}"), why)),
@@ -124,8 +175,13 @@ impl RuleSet {
         if let Some(examples) = examples {
             let examples: Examples = serde_json::from_str(examples)
                 .map_err(|err| bad(format!("its examples file is not valid: {err}")))?;
-            for id in ids {
-                self.examples.insert(id, examples.clone());
+            // In a file with a correlation, the examples are the correlation's: the rules it
+            // names are tested through it.
+            let has_correlation = ids.iter().any(|(_, correlation)| *correlation);
+            for (id, correlation) in ids {
+                if correlation || !has_correlation {
+                    self.examples.insert(id, examples.clone());
+                }
             }
         }
         Ok(())
@@ -133,9 +189,7 @@ impl RuleSet {
 
     /// The rule with this id, name or title.
     pub fn find(&self, key: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| {
-            r.id == key || r.name.as_deref() == Some(key) || r.title.eq_ignore_ascii_case(key)
-        })
+        self.rules.iter().find(|r| r.is_named(key))
     }
 }
 
@@ -200,18 +254,14 @@ impl TestResult {
     }
 }
 
-/// The ids of the `events` rows (by `sourceindex`) that each rule matches, over the given
-/// records; the records become rows exactly as ingest makes them.
-pub async fn matches(
-    rules: &[&Rule],
-    records: &[serde_json::Value],
-) -> Result<Vec<BTreeSet<usize>>> {
+/// A session whose `events` table holds the records, as ingest makes rows of them.
+async fn events_of(records: &[serde_json::Value]) -> Result<SessionContext> {
     let mut builder = EventBatchBuilder::default();
-    let texts: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-    for (index, text) in texts.iter().enumerate() {
-        let record = parse_record(text.as_bytes())
+    for (index, record) in records.iter().enumerate() {
+        let text = record.to_string();
+        let parsed = parse_record(text.as_bytes())
             .map_err(|why| Error::Usage(format!("example record {index}: {why}")))?;
-        builder.append(&record, "example", index as u64, text.len());
+        builder.append(&parsed, "example", index as u64, text.len());
     }
     let batch = builder.finish();
     let mut ctx = SessionContext::new();
@@ -221,9 +271,25 @@ pub async fn matches(
     )?;
     datafusion_functions_json::register_all(&mut ctx)?;
     crate::sql::functions::register(&ctx);
+    Ok(ctx)
+}
+
+/// The ids of the `events` rows (by `sourceindex`) that each match rule matches, over the
+/// given records; the records become rows exactly as ingest makes them.
+pub async fn matches(
+    rules: &[&Rule],
+    records: &[serde_json::Value],
+) -> Result<Vec<BTreeSet<usize>>> {
+    let ctx = events_of(records).await?;
     let mut out = Vec::new();
     for rule in rules {
-        let sql = format!("SELECT sourceindex FROM events WHERE {}", rule.sql);
+        let Some(condition) = rule.condition() else {
+            return Err(Error::Usage(format!(
+                "rule {} is a correlation: it matches groups of events, not events",
+                rule.id
+            )));
+        };
+        let sql = format!("SELECT sourceindex FROM events WHERE {}", condition.sql);
         let (_, batches) = crate::sql::execute(&ctx, &sql, Default::default())
             .await
             .map_err(|err| {
@@ -241,23 +307,77 @@ pub async fn matches(
     Ok(out)
 }
 
-/// Runs every rule of the set on its own examples.
+/// The hits of the rules over the given records, as `detect` finds them in a lake.
+pub async fn hits(
+    rules: &[Rule],
+    suppressions: &[Suppression],
+    records: &[serde_json::Value],
+) -> Result<Vec<evaluate::Hit>> {
+    let ctx = events_of(records).await?;
+    let plan = evaluate::Plan::new(rules, None);
+    let (_, batches) = crate::sql::execute(&ctx, &plan.sql("true"), Default::default())
+        .await
+        .map_err(|err| Error::Internal(format!("the rules compiled to bad SQL: {err}")))?;
+    let mut collector = evaluate::Collector::new(&plan, suppressions);
+    for batch in &batches {
+        collector.add(batch)?;
+    }
+    Ok(collector.finish())
+}
+
+/// Runs every rule of the set on its own examples. A correlation's examples are lists of
+/// records, each of which must (or must not) make it fire.
 pub async fn test(set: &RuleSet) -> Result<Vec<TestResult>> {
+    let named: BTreeSet<&str> = set
+        .rules
+        .iter()
+        .filter_map(|r| r.correlation())
+        .flat_map(|c| c.members.iter().map(|m| m.rule.as_str()))
+        .collect();
     let mut results = Vec::new();
     for rule in &set.rules {
-        let examples = set.examples.get(&rule.id).cloned().unwrap_or_default();
-        let records: Vec<serde_json::Value> = examples
-            .positive
-            .iter()
-            .chain(&examples.negative)
-            .cloned()
-            .collect();
-        let hit = if records.is_empty() {
-            BTreeSet::new()
-        } else {
-            matches(&[rule], &records).await?.remove(0)
+        let examples = match set.examples.get(&rule.id) {
+            Some(examples) => examples.clone(),
+            // A building block of a correlation, tested through the correlation's examples.
+            None if named.contains(rule.id.as_str()) => continue,
+            None => Examples::default(),
         };
         let positives = examples.positive.len();
+        let hit: BTreeSet<usize> = if rule.correlation().is_some() {
+            let mut rules = vec![rule.clone()];
+            rules.extend(set.members_of(rule).into_iter().cloned());
+            let mut fired = BTreeSet::new();
+            for (i, example) in examples
+                .positive
+                .iter()
+                .chain(&examples.negative)
+                .enumerate()
+            {
+                let Some(records) = example.as_array() else {
+                    return Err(Error::Usage(format!(
+                        "{}: example {i} of correlation {} must be a list of records",
+                        rule.source, rule.id
+                    )));
+                };
+                let found = hits(&rules, &[], records).await?;
+                if found.iter().any(|h| h.rule == 0) {
+                    fired.insert(i);
+                }
+            }
+            fired
+        } else {
+            let records: Vec<serde_json::Value> = examples
+                .positive
+                .iter()
+                .chain(&examples.negative)
+                .cloned()
+                .collect();
+            if records.is_empty() {
+                BTreeSet::new()
+            } else {
+                matches(&[rule], &records).await?.remove(0)
+            }
+        };
         results.push(TestResult {
             id: rule.id.clone(),
             title: rule.title.clone(),
@@ -555,7 +675,14 @@ mod tests {
 
     #[test]
     fn the_event_names_a_rule_requires_are_known_when_the_condition_says() {
-        let names = |detection: &str| rule(detection).unwrap().event_names;
+        let names = |detection: &str| {
+            rule(detection)
+                .unwrap()
+                .condition()
+                .unwrap()
+                .event_names
+                .clone()
+        };
         assert_eq!(
             names(
                 "  s:\n    eventName:\n      - StopLogging\n      - DeleteTrail\n  f:\n    errorCode|exists: true\n  condition: s and not f"

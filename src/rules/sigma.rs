@@ -3,10 +3,20 @@
 
 use yaml_rust2::Yaml;
 
-use super::compile;
+use super::compile::{self, Compiled};
+use super::correlation::{self, Correlation};
 use crate::record::finding::Severity;
 
-/// A loaded match rule.
+/// What a rule tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Logic {
+    /// A match rule: one condition on each event.
+    Match(Compiled),
+    /// A correlation of match rules' events over time.
+    Correlation(Correlation),
+}
+
+/// A loaded rule: a match rule or a correlation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// The rule's `id` (a UUID): a finding's `ruleid`.
@@ -33,18 +43,47 @@ pub struct Rule {
     pub falsepositives: Vec<String>,
     /// Where the rule came from: `built-in` or its file.
     pub source: String,
-    /// The detection as one SQL condition over `events`.
-    pub sql: String,
-    /// The event names (lower case) a match must have, when the detection says.
-    pub event_names: Option<Vec<String>>,
+    /// What it tests.
+    pub logic: Logic,
+}
+
+impl Rule {
+    /// A match rule's condition.
+    pub fn condition(&self) -> Option<&Compiled> {
+        match &self.logic {
+            Logic::Match(compiled) => Some(compiled),
+            Logic::Correlation(_) => None,
+        }
+    }
+
+    /// A correlation rule's logic.
+    pub fn correlation(&self) -> Option<&Correlation> {
+        match &self.logic {
+            Logic::Match(_) => None,
+            Logic::Correlation(correlation) => Some(correlation),
+        }
+    }
+
+    /// `match`, or the correlation's type.
+    pub fn kind(&self) -> &'static str {
+        match &self.logic {
+            Logic::Match(_) => "match",
+            Logic::Correlation(c) => c.kind.name(),
+        }
+    }
+
+    /// Whether a reference (in a correlation or a suppression) names this rule: its id, name or
+    /// title.
+    pub fn is_named(&self, key: &str) -> bool {
+        self.id == key || self.name.as_deref() == Some(key) || self.title.eq_ignore_ascii_case(key)
+    }
 }
 
 /// What one YAML document is.
 pub enum Parsed {
-    /// A match rule over CloudTrail.
+    /// A match rule over CloudTrail, or a correlation.
     Rule(Box<Rule>),
-    /// A document that is not for CloudTrail (another log source), or a kind not loaded
-    /// (correlation rules), with why.
+    /// A document that is not for CloudTrail (another log source), with why.
     Skipped(String),
 }
 
@@ -75,18 +114,16 @@ pub fn severity_of(level: &str) -> Option<Severity> {
 
 /// Parses one document of a rule file; the error says what is wrong with it.
 pub fn parse(doc: &Yaml, source: &str) -> Result<Parsed, String> {
-    if !doc["correlation"].is_badvalue() {
-        return Ok(Parsed::Skipped(
-            "correlation rules are not loaded yet".into(),
-        ));
-    }
-    let logsource = &doc["logsource"];
-    let product = logsource["product"].as_str().unwrap_or_default();
-    let service = logsource["service"].as_str().unwrap_or_default();
-    if !(product.eq_ignore_ascii_case("aws") && service.eq_ignore_ascii_case("cloudtrail")) {
-        return Ok(Parsed::Skipped(format!(
-            "its logsource is not AWS CloudTrail (product `{product}`, service `{service}`)"
-        )));
+    let is_correlation = !doc["correlation"].is_badvalue();
+    if !is_correlation {
+        let logsource = &doc["logsource"];
+        let product = logsource["product"].as_str().unwrap_or_default();
+        let service = logsource["service"].as_str().unwrap_or_default();
+        if !(product.eq_ignore_ascii_case("aws") && service.eq_ignore_ascii_case("cloudtrail")) {
+            return Ok(Parsed::Skipped(format!(
+                "its logsource is not AWS CloudTrail (product `{product}`, service `{service}`)"
+            )));
+        }
     }
     let id = text(doc, "id").ok_or("it has no `id`")?;
     let title = text(doc, "title").ok_or("it has no `title`")?;
@@ -110,8 +147,15 @@ pub fn parse(doc: &Yaml, source: &str) -> Result<Parsed, String> {
             tactics.push(attack.replace('_', "-"));
         }
     }
-    let compiled =
-        compile::detection(&doc["detection"]).map_err(|err| format!("detection: {err}"))?;
+    let logic = if is_correlation {
+        Logic::Correlation(
+            correlation::parse(&doc["correlation"]).map_err(|err| format!("correlation: {err}"))?,
+        )
+    } else {
+        Logic::Match(
+            compile::detection(&doc["detection"]).map_err(|err| format!("detection: {err}"))?,
+        )
+    };
     Ok(Parsed::Rule(Box::new(Rule {
         id,
         name: text(doc, "name"),
@@ -125,7 +169,6 @@ pub fn parse(doc: &Yaml, source: &str) -> Result<Parsed, String> {
         tags,
         falsepositives: texts(doc, "falsepositives"),
         source: source.to_string(),
-        sql: compiled.sql,
-        event_names: compiled.event_names,
+        logic,
     })))
 }

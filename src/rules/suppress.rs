@@ -53,11 +53,8 @@ impl Suppression {
             glob.as_ref()
                 .is_none_or(|g| glob_matches(g, &value.to_lowercase()))
         };
-        self.rule.as_deref().is_none_or(|key| {
-            rule.id == key
-                || rule.name.as_deref() == Some(key)
-                || rule.title.eq_ignore_ascii_case(key)
-        }) && pattern(&self.principal, event.principal)
+        self.rule.as_deref().is_none_or(|key| rule.is_named(key))
+            && pattern(&self.principal, event.principal)
             && self.account.as_deref().is_none_or(|a| a == event.account)
             && self.source_ip.as_deref().is_none_or(|net| {
                 in_cidr(event.source_ip, net).unwrap_or(false) || net == event.source_ip

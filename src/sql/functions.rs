@@ -40,6 +40,13 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         example: "json_match(requestparameters, 'ipPermissions.items.ipRanges.items.cidrIp', 'equals', '0.0.0.0/0')",
     },
     FunctionDoc {
+        signature: "json_find(json, path)",
+        description: "the first value at a dotted path of a JSON text, as json_match finds it \
+                      (keys without case, arrays searched): strings as they are, other values as \
+                      JSON text; null when there is none",
+        example: "json_find(requestparameters, 'ipPermissions.items.ipRanges.items.cidrIp') = '0.0.0.0/0'",
+    },
+    FunctionDoc {
         signature: "arn_partition(arn)",
         description: "the partition of an ARN (aws, aws-cn, aws-us-gov)",
         example: "arn_partition('arn:aws:iam::111122223333:user/alice') = 'aws'",
@@ -171,6 +178,13 @@ pub fn register(ctx: &SessionContext) {
         DataType::Boolean,
         Volatility::Immutable,
         Arc::new(json_match_udf),
+    ));
+    ctx.register_udf(create_udf(
+        "json_find",
+        vec![DataType::Utf8View, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(json_find_udf),
     ));
     ctx.register_udf(create_udf(
         "ip_in_cidr",
@@ -598,6 +612,42 @@ fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
                 values_at(json, &path, &mut found);
             }
             Some(test.passes(&found, !found.is_empty()))
+        })
+        .collect();
+    Ok(match &args[0] {
+        ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
+        ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+    })
+}
+
+fn json_find_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let path = match &args[1] {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)),
+        ) => text.clone(),
+        _ => {
+            return Err(DataFusionError::Execution(
+                "json_find: the path must be a constant".into(),
+            ));
+        }
+    };
+    let path: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+    let rows = match &args[0] {
+        ColumnarValue::Array(array) => array.len(),
+        ColumnarValue::Scalar(_) => 1,
+    };
+    let texts = cast(&args[0].to_array(rows)?, &DataType::Utf8View)?;
+    let out: StringArray = texts
+        .as_string_view()
+        .iter()
+        .map(|text| {
+            let json = serde_json::from_str::<serde_json::Value>(text?).ok()?;
+            let mut found = Vec::new();
+            values_at(&json, &path, &mut found);
+            found.into_iter().find(|v| !v.is_null()).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
         })
         .collect();
     Ok(match &args[0] {

@@ -334,3 +334,167 @@ fn every_stratus_technique_is_flagged_by_a_rule() {
     );
     assert!(missed.is_empty(), "techniques no rule flagged: {missed:?}");
 }
+
+const CORRELATION: &str = "title: Failed console sign-in
+id: 22222222-3333-4444-8555-666666666666
+name: failed-console-sign-in
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  selection:
+    eventName: ConsoleLogin
+    responseElements.ConsoleLogin: Failure
+  condition: selection
+level: low
+---
+title: Password spraying from one address
+id: 33333333-4444-4555-8666-777777777777
+correlation:
+  type: value_count
+  rules:
+    - failed-console-sign-in
+  group-by:
+    - sourceIPAddress
+  timespan: 15m
+  condition:
+    field: userIdentity.userName
+    gte: 3
+tags:
+  - attack.credential-access
+  - attack.t1110.003
+falsepositives:
+  - A shared office address where many people mistype
+level: high
+";
+
+/// A correlation through the binary: a spray that crosses midnight is one finding (the days
+/// are scanned one at a time), the slow failures of another address are none, the rule it
+/// names makes no findings of its own, and a re-run keeps the same finding.
+#[test]
+fn a_correlation_fires_across_midnight_once_and_not_on_slow_failures() {
+    let (_dir, root) = temp_dir();
+    let rules = root.join("rules/spray.yml");
+    std::fs::create_dir_all(rules.parent().unwrap()).unwrap();
+    std::fs::write(&rules, CORRELATION).unwrap();
+    let failure = |time: &str, user: &str, ip: &str, id: &str| {
+        let mut r = record("ConsoleLogin");
+        r["eventSource"] = "signin.amazonaws.com".into();
+        r["eventTime"] = time.into();
+        r["eventID"] = id.into();
+        r["sourceIPAddress"] = ip.into();
+        r["userIdentity"] = serde_json::json!({"type": "IAMUser", "userName": user});
+        r["responseElements"] = serde_json::json!({"ConsoleLogin": "Failure"});
+        r
+    };
+    let day1 = vec![
+        failure("2024-03-05T23:55:00Z", "alice", "198.51.100.7", "s1"),
+        failure("2024-03-05T23:58:00Z", "bob", "198.51.100.7", "s2"),
+        failure("2024-03-05T10:00:00Z", "alice", "203.0.113.5", "w1"),
+        failure("2024-03-05T10:30:00Z", "bob", "203.0.113.5", "w2"),
+        failure("2024-03-05T11:00:00Z", "carol", "203.0.113.5", "w3"),
+    ];
+    // A later event: detect judges only up to the newest event less its lag.
+    let mut later = record("GetUser");
+    later["eventTime"] = "2024-03-06T06:00:00Z".into();
+    let day2 = vec![
+        failure("2024-03-06T00:02:00Z", "carol", "198.51.100.7", "s3"),
+        later,
+    ];
+    let logs = root.join("logs");
+    for (day, records) in [("05", day1), ("06", day2)] {
+        write_gz(
+            &logs.join(format!(
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/{day}/f.json.gz"
+            )),
+            &serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap(),
+        );
+    }
+    let lake = root.join("lake");
+    assert_eq!(ingest(&logs, &lake, &[]).0, 0);
+    let detect = || {
+        let output = trailq(&[
+            "detect",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--since",
+            "2024-03-05",
+            "--until",
+            "2024-03-07",
+            "--detectors",
+            "rule",
+            "--no-built-in-rules",
+            "--rules",
+            rules.to_str().unwrap(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    detect();
+    let sql = "SELECT ruleid, eventids, matchcount, insighttype, eventid, reason FROM findings";
+    let rows = query(&lake, sql);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["ruleid"], "33333333-4444-4555-8666-777777777777");
+    assert_eq!(rows[0]["insighttype"], "RuleCorrelation");
+    assert_eq!(rows[0]["eventids"], serde_json::json!(["s1", "s2", "s3"]));
+    assert_eq!(rows[0]["matchcount"], 3);
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sourceIPAddress 198.51.100.7"),
+        "{rows:?}"
+    );
+    detect();
+    assert_eq!(query(&lake, sql), rows, "a re-run replaces it with itself");
+
+    // The rule file's examples: a correlation's examples are lists of records.
+    let examples = serde_json::json!({
+        "match": [[
+            failure("2024-03-05T10:00:00Z", "a", "192.0.2.1", "1"),
+            failure("2024-03-05T10:01:00Z", "b", "192.0.2.1", "2"),
+            failure("2024-03-05T10:02:00Z", "c", "192.0.2.1", "3"),
+        ]],
+        "nomatch": [[
+            failure("2024-03-05T10:00:00Z", "a", "192.0.2.1", "1"),
+            failure("2024-03-05T10:01:00Z", "a", "192.0.2.1", "2"),
+            failure("2024-03-05T10:02:00Z", "b", "192.0.2.2", "3"),
+        ]],
+    });
+    std::fs::write(
+        root.join("rules/spray.examples.json"),
+        serde_json::to_vec(&examples).unwrap(),
+    )
+    .unwrap();
+    let output = trailq(&["rules", "test", rules.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "33333333-4444-4555-8666-777777777777  Password spraying from one address: ok"
+        ),
+        "{stdout}"
+    );
+
+    // A correlation naming a rule that is not loaded fails to load, naming both.
+    std::fs::write(
+        &rules,
+        CORRELATION.replace("    - failed-console-sign-in", "    - no-such-rule"),
+    )
+    .unwrap();
+    let output = trailq(&[
+        "rules",
+        "list",
+        "--no-built-in",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("spray.yml") && stderr.contains("`no-such-rule`"),
+        "{stderr}"
+    );
+}
