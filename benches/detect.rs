@@ -1,7 +1,8 @@
 //! Detection and the report: the evaluation harness (precision, recall and delay of each rate
 //! detector on synthetic series with injected anomalies), then all four detectors end to end
 //! over a generated lake of 30 days × 1 million events, on one core (`taskset -c 0`) and on
-//! all, then the HTML report over the last 7 days of that lake.
+//! all, then the rules alone (the built-in library plus synthetic rules, 150 or more), then
+//! the HTML report over the last 7 days of that lake.
 //!
 //! `cargo bench --bench detect` (`TRAILQ_BENCH_DETECT_EVENTS_PER_DAY` sets the daily volume,
 //! default 1,000,000). The lake is built once under `target/trailq-bench/` and reused.
@@ -84,11 +85,77 @@ fn main() {
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (seconds, records) = runs[RUNS / 2];
         println!(
-            "detect, all four detectors, 30 days x {per_day} events/day, {label}: {seconds:.1} s ({records} records)"
+            "detect, four detectors and the built-in rules, 30 days x {per_day} events/day, {label}: {seconds:.1} s ({records} records)"
         );
         times.push(seconds);
     }
     println!("speed-up 1 -> {cores} cores: {:.2}x", times[0] / times[1]);
+
+    // The rules alone: the built-in library plus synthetic rules shaped like SigmaHQ's
+    // CloudTrail rules, 150 or more in all, over the same 30 days.
+    let rules_dir = work.join("bench-rules");
+    let _ = std::fs::remove_dir_all(&rules_dir);
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    let built_in = Command::new(env!("CARGO_BIN_EXE_trailq"))
+        .args(["-q", "rules", "list", "--format", "json"])
+        .output()
+        .expect("trailq runs");
+    let built_in = serde_json::from_slice::<serde_json::Value>(&built_in.stdout)
+        .unwrap()
+        .as_array()
+        .map_or(0, Vec::len);
+    let synthetic = 150usize.saturating_sub(built_in).max(105);
+    for i in 0..synthetic {
+        std::fs::write(
+            rules_dir.join(format!("synthetic_{i:03}.yml")),
+            synthetic_rule(i),
+        )
+        .unwrap();
+    }
+    let mut rule_times = Vec::new();
+    for (label, pinned) in [("1 core", true), (&*format!("{cores} cores"), false)] {
+        let mut runs: Vec<(f64, usize)> = (0..RUNS)
+            .map(|_| {
+                let mut command = if pinned {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", "0", env!("CARGO_BIN_EXE_trailq")]);
+                    c
+                } else {
+                    Command::new(env!("CARGO_BIN_EXE_trailq"))
+                };
+                let start = Instant::now();
+                let output = command
+                    .args(args)
+                    .args([
+                        "--detectors",
+                        "rule",
+                        "--rules",
+                        rules_dir.to_str().unwrap(),
+                    ])
+                    .output()
+                    .expect("trailq runs");
+                let seconds = start.elapsed().as_secs_f64();
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                let records: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+                (seconds, records.as_array().map_or(0, Vec::len))
+            })
+            .collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (seconds, records) = runs[RUNS / 2];
+        println!(
+            "rules, {} loaded ({built_in} built-in), 30 days x {per_day} events/day, {label}: {seconds:.1} s ({records} findings)",
+            built_in + synthetic
+        );
+        rule_times.push(seconds);
+    }
+    println!(
+        "rules speed-up 1 -> {cores} cores: {:.2}x",
+        rule_times[0] / rule_times[1]
+    );
 
     let out = work.join("bench-report.html");
     let mut runs: Vec<f64> = (0..RUNS)
@@ -117,6 +184,56 @@ fn main() {
         runs[RUNS / 2],
         std::fs::metadata(&out).map_or(0, |m| m.len() / 1024)
     );
+}
+
+/// A synthetic rule in the shape of SigmaHQ's CloudTrail rules: an event source and names, and
+/// most often one more test of a payload, the caller or the outcome.
+fn synthetic_rule(i: usize) -> String {
+    const APIS: &[(&str, &str)] = &[
+        ("iam.amazonaws.com", "CreateRole"),
+        ("iam.amazonaws.com", "DeleteRolePermissionsBoundary"),
+        ("iam.amazonaws.com", "UpdateAssumeRolePolicy"),
+        ("iam.amazonaws.com", "CreateVirtualMFADevice"),
+        ("iam.amazonaws.com", "DeactivateMFADevice"),
+        ("ec2.amazonaws.com", "CreateKeyPair"),
+        ("ec2.amazonaws.com", "ImportKeyPair"),
+        ("ec2.amazonaws.com", "ModifyInstanceAttribute"),
+        ("ec2.amazonaws.com", "CreateVpcPeeringConnection"),
+        ("ec2.amazonaws.com", "DescribeInstances"),
+        ("s3.amazonaws.com", "PutBucketVersioning"),
+        ("s3.amazonaws.com", "PutBucketLogging"),
+        ("s3.amazonaws.com", "GetObject"),
+        ("s3.amazonaws.com", "ListBuckets"),
+        ("kms.amazonaws.com", "PutKeyPolicy"),
+        ("kms.amazonaws.com", "Decrypt"),
+        ("lambda.amazonaws.com", "CreateFunction20150331"),
+        ("lambda.amazonaws.com", "Invoke"),
+        ("sts.amazonaws.com", "AssumeRole"),
+        ("sts.amazonaws.com", "GetSessionToken"),
+        ("rds.amazonaws.com", "ModifyDBInstance"),
+        ("ecs.amazonaws.com", "RunTask"),
+        ("ssm.amazonaws.com", "GetParameter"),
+        ("logs.amazonaws.com", "DeleteLogGroup"),
+        ("route53.amazonaws.com", "ChangeResourceRecordSets"),
+        ("secretsmanager.amazonaws.com", "GetSecretValue"),
+        ("eks.amazonaws.com", "CreateAccessEntry"),
+        ("sso.amazonaws.com", "CreatePermissionSet"),
+    ];
+    let (source, name) = APIS[i % APIS.len()];
+    let (other_source, other_name) = APIS[(i * 7 + 3) % APIS.len()];
+    let extra = match i % 6 {
+        0 => "    requestParameters.roleArn|contains: 'admin'\n".to_string(),
+        1 => "    sourceIPAddress|cidr: 198.51.100.0/24\n".to_string(),
+        2 => "    userAgent|re: '(?i)(kali|parrot|pentoo)'\n".to_string(),
+        3 => "    errorCode|exists: false\n".to_string(),
+        4 => format!("    userIdentity.arn|endswith: '/variant-{i}'\n"),
+        _ => String::new(),
+    };
+    format!(
+        "title: Synthetic rule {i}\nid: 00000000-0000-4000-8000-{i:012}\nlogsource:\n  product: aws\n  service: cloudtrail\n\
+         detection:\n  selection:\n    eventSource:\n      - {source}\n      - {other_source}\n    eventName:\n      - {name}\n      - {other_name}\n{extra}\
+           condition: selection\nlevel: low\ntags:\n  - attack.t1078\nfalsepositives:\n  - none\n"
+    )
 }
 
 /// Generates and ingests the lake in chunks of days (the JSON of 30 M events is ~40 GB).

@@ -3,7 +3,6 @@
 --   does to stop being recorded.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, principal, eventname, trail, errorcode
--- detection: high
 SELECT eventtime, recipientaccountid AS account, awsregion, principal,
        eventname, coalesce(json_get_str(requestparameters, 'name'), json_get_str(requestparameters, 'trailName')) AS trail,
        errorcode

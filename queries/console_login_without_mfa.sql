@@ -3,7 +3,6 @@
 --   Federated and SSO sign-ins report no MFAUsed and are not listed.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, user, sourceipaddress, useragent
--- detection: medium
 SELECT eventtime, recipientaccountid AS account, principal AS user,
        sourceipaddress, useragent
 FROM events

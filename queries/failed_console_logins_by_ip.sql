@@ -3,7 +3,6 @@
 --   names tried (failures carry errorMessage "Failed authentication" and no errorCode).
 -- params: since (time, default 30d), until (time, default now)
 -- columns: sourceipaddress, failures, users, first_seen, last_seen
--- detection: medium
 SELECT sourceipaddress, count(*) AS failures,
        array_to_string(array_sort(array_agg(DISTINCT coalesce(useridentity.username, useridentity.arn, '?'))), ', ') AS users,
        min(eventtime) AS first_seen, max(eventtime) AS last_seen

@@ -3,7 +3,6 @@
 --   persistence and privilege-escalation moves of an intruder.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, principal, eventname, target, policy, errorcode
--- detection: low
 SELECT eventtime, recipientaccountid AS account, principal, eventname,
        coalesce(json_get_str(requestparameters, 'userName'), json_get_str(requestparameters, 'roleName'),
                 json_get_str(requestparameters, 'groupName')) AS target,

@@ -3,7 +3,6 @@
 --   encrypted under them becomes unreadable, a ransomware move.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, principal, eventname, key, pending_days, errorcode
--- detection: high
 SELECT eventtime, recipientaccountid AS account, awsregion, principal,
        eventname, json_get_str(requestparameters, 'keyId') AS key,
        json_get_int(requestparameters, 'pendingWindowInDays') AS pending_days, errorcode

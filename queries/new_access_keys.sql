@@ -3,7 +3,6 @@
 --   console or role compromise.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, principal, user, access_key, errorcode
--- detection: low
 SELECT eventtime, recipientaccountid AS account, principal,
        coalesce(json_get_str(requestparameters, 'userName'), useridentity.username) AS user,
        json_get_str(responseelements, 'accessKey', 'accessKeyId') AS access_key, errorcode

@@ -3,7 +3,6 @@
 --   (invokedby set) and service events are excluded, as in the CIS CloudWatch.1 metric filter.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, eventsource, eventname, sourceipaddress, useragent, errorcode
--- detection: high
 SELECT eventtime, recipientaccountid AS account, awsregion, eventsource, eventname,
        sourceipaddress, useragent, errorcode
 FROM events

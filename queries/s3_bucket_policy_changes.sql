@@ -3,7 +3,6 @@
 --   block being removed.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, principal, eventname, bucket, errorcode
--- detection: medium
 SELECT eventtime, recipientaccountid AS account, principal, eventname,
        json_get_str(requestparameters, 'bucketName') AS bucket, errorcode
 FROM events

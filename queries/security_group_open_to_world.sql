@@ -3,9 +3,10 @@
 --   an exposed SSH or database port.
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, principal, eventname, group_id, errorcode
--- detection: high
 SELECT eventtime, recipientaccountid AS account, awsregion, principal,
-       eventname, json_get_str(requestparameters, 'groupId') AS group_id, errorcode
+       eventname, coalesce(json_get_str(requestparameters, 'groupId'),
+                           json_get_str(requestparameters, 'ModifySecurityGroupRulesRequest', 'GroupId')) AS group_id,
+       errorcode
 FROM events
 WHERE eventsource = 'ec2.amazonaws.com'
   AND eventname IN ('AuthorizeSecurityGroupIngress', 'ModifySecurityGroupRules')

@@ -3,7 +3,6 @@
 --   findings suppressed (CIS CloudWatch.9 and the usual defence-evasion set).
 -- params: since (time, default 30d), until (time, default now)
 -- columns: eventtime, account, awsregion, principal, eventsource, eventname, errorcode
--- detection: high
 SELECT eventtime, recipientaccountid AS account, awsregion, principal,
        eventsource, eventname, errorcode
 FROM events

@@ -50,6 +50,10 @@ pub struct GenerateArgs {
     /// Only CloudTrail/ event files: no Insights, digests, network activity or odd file forms.
     #[arg(long)]
     pub plain: bool,
+    /// Normal activity only: no injected intrusion (by default, one runs on the last day in
+    /// the first account and region, for the rules to find).
+    #[arg(long)]
+    pub benign: bool,
 }
 
 impl GenerateArgs {
@@ -67,6 +71,7 @@ impl GenerateArgs {
             prefix: self.prefix.clone(),
             duplicate_rate: self.duplicate_rate,
             extras: !self.plain,
+            attacks: !self.benign,
         }
     }
 }

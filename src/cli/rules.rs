@@ -143,7 +143,7 @@ pub fn run(args: RulesArgs) -> Result<u8> {
                     .iter()
                     .map(|r| {
                         format!(
-                            "{}  {:<8} {:<11} {:<22} {}  ({})\n",
+                            "{}  {:<13} {:<11} {:<22} {}  ({})\n",
                             r.id,
                             r.level,
                             r.kind(),

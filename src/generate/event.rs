@@ -220,7 +220,7 @@ impl<'a> EventFactory<'a> {
                     Caller::Console,
                 )
             }
-            650..=749 => {
+            650..=749 | 980..=989 => {
                 let name = ["alice", "bob", "josé"][self.rng.usize(..3)];
                 (self.iam_user(name), Caller::Person)
             }
@@ -264,12 +264,6 @@ impl<'a> EventFactory<'a> {
                     "onBehalfOf": {"userId": format!("{user:016x}"),
                         "identityStoreArn": format!("arn:aws:identitystore::{}:identitystore/d-9067642ac7", self.account)},
                     "credentialId": self.uuid()});
-                (identity, Caller::Person)
-            }
-            980..=989 => {
-                let identity = json!({"type": "Root", "principalId": self.account,
-                    "arn": format!("arn:aws:iam::{}:root", self.account),
-                    "accountId": self.account, "accessKeyId": ""});
                 (identity, Caller::Person)
             }
             990..=994 => {
@@ -415,7 +409,12 @@ impl<'a> EventFactory<'a> {
             self.rng.u8(..60) == 0
         };
         if fails {
-            let (code, message) = ERRORS[self.rng.usize(..ERRORS.len())];
+            // The old application calls what was deleted: its errors are missing resources.
+            let (code, message) = if misconfigured {
+                ERRORS[3 + self.rng.usize(..2)]
+            } else {
+                ERRORS[self.rng.usize(..ERRORS.len())]
+            };
             record.insert("errorCode".into(), json!(code));
             if !message.is_empty() {
                 record.insert("errorMessage".into(), json!(message));
@@ -427,13 +426,9 @@ impl<'a> EventFactory<'a> {
         if cross_account {
             record.insert("sharedEventID".into(), json!(self.uuid()));
         }
-        if api.name == "RunInstances" || api.name == "CreateAccessKey" {
-            let resource = if api.name == "RunInstances" {
-                json!({"ARN": format!("arn:aws:ec2:{}:{}:instance/i-{:017x}", self.region, self.account, self.rng.u64(..)),
-                       "accountId": self.account, "type": "AWS::EC2::Instance"})
-            } else {
-                json!({"ARN": self.arn("user/bob"), "accountId": self.account, "type": "AWS::IAM::User"})
-            };
+        if api.name == "RunInstances" {
+            let resource = json!({"ARN": format!("arn:aws:ec2:{}:{}:instance/i-{:017x}", self.region, self.account, self.rng.u64(..)),
+                   "accountId": self.account, "type": "AWS::EC2::Instance"});
             record.insert("resources".into(), json!([resource]));
         }
         record
@@ -515,16 +510,11 @@ impl<'a> EventFactory<'a> {
             read_only: false,
             weight: 1,
         };
-        let root = self.rng.u8(..10) == 0;
-        let mut identity = if root {
-            json!({"type": "Root", "principalId": self.account, "arn": format!("arn:aws:iam::{}:root", self.account),
-                   "accountId": self.account, "accessKeyId": ""})
-        } else {
-            let name = ["alice", "bob", "josé"][self.rng.usize(..3)];
-            self.iam_user(name)
-        };
-        let failed = name == "ConsoleLogin" && self.rng.u8(..5) == 0;
-        if failed && !root && self.rng.bool() {
+        let user = ["alice", "bob", "josé"][self.rng.usize(..3)];
+        let mut identity = self.iam_user(user);
+        // People mistype now and then; every console user signs in with MFA.
+        let failed = name == "ConsoleLogin" && self.rng.u8(..25) == 0;
+        if failed && self.rng.bool() {
             identity["userName"] = json!("HIDDEN_DUE_TO_SECURITY_REASONS");
         }
         let mut record = self.base(time, &api, identity, &Caller::Console);
@@ -533,7 +523,7 @@ impl<'a> EventFactory<'a> {
         record.insert("eventType".into(), json!("AwsConsoleSignIn"));
         record.insert("userAgent".into(), json!(USER_AGENTS[6]));
         record.insert("requestParameters".into(), Value::Null);
-        let mfa = if self.rng.u8(..3) == 0 { "No" } else { "Yes" };
+        let mfa = "Yes";
         match name {
             "ConsoleLogin" => {
                 let outcome = if failed { "Failure" } else { "Success" };
@@ -592,6 +582,221 @@ impl<'a> EventFactory<'a> {
             json!({"keyRotationStatus": "Succeeded", "rotationType": "AUTOMATIC"}),
         );
         record
+    }
+
+    /// An intrusion, starting at `start`: a password spray against console users, then a
+    /// stolen access key of `svc-backup` used from one address to probe its permissions, blind
+    /// the account (trail stopped, GuardDuty deleted), persist (a new admin user with a key and
+    /// a console password), open SSH to the world, expose a bucket, mine on GPUs, and schedule a
+    /// key's deletion. Each step is something the built-in rules exist to catch.
+    pub fn attack(&mut self, start: DateTime<Utc>) -> Vec<Value> {
+        const ADDRESS: &str = "192.0.2.66";
+        const AGENT: &str = "aws-cli/1.18.69 Python/3.8.10 Linux/6.5.0-kali3-amd64 botocore/1.17.0";
+        let mut out = Vec::new();
+        for (i, user) in ["alice", "bob", "josé"].into_iter().enumerate() {
+            let mut record = self.console_sign_in(start + Duration::seconds(40 * i as i64));
+            record.insert("eventName".into(), json!("ConsoleLogin"));
+            record.insert("userIdentity".into(), self.iam_user(user));
+            record.insert("sourceIPAddress".into(), json!(ADDRESS));
+            record.insert(
+                "responseElements".into(),
+                json!({"ConsoleLogin": "Failure"}),
+            );
+            record.insert("errorMessage".into(), json!("Failed authentication"));
+            record.insert(
+                "additionalEventData".into(),
+                json!({"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": "No"}),
+            );
+            out.push(Value::Object(record));
+        }
+        let intruder = self.iam_user("svc-backup");
+        let admin = "support-admin";
+        let mut call = |factory: &mut Self,
+                        minute: i64,
+                        source: &'static str,
+                        name: &'static str,
+                        parameters: Value,
+                        error: Option<&str>| {
+            let api = Api {
+                source,
+                name,
+                read_only: name.starts_with("Get") || name.starts_with("List"),
+                weight: 1,
+            };
+            let time = start + Duration::minutes(10 + minute);
+            let mut record = factory.base(time, &api, intruder.clone(), &Caller::Person);
+            record.insert("sourceIPAddress".into(), json!(ADDRESS));
+            record.insert("userAgent".into(), json!(AGENT));
+            record.insert("requestParameters".into(), parameters);
+            match error {
+                Some(code) => {
+                    record.insert("errorCode".into(), json!(code));
+                    record.insert(
+                        "errorMessage".into(),
+                        json!(format!(
+                            "User svc-backup is not authorized to perform: {name}"
+                        )),
+                    );
+                    record.insert("responseElements".into(), Value::Null);
+                }
+                None => {
+                    record.insert("responseElements".into(), json!({"status": "ok"}));
+                }
+            }
+            out.push(Value::Object(record));
+        };
+        call(
+            self,
+            0,
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            Value::Null,
+            None,
+        );
+        let probes = [
+            ("iam.amazonaws.com", "ListUsers"),
+            ("iam.amazonaws.com", "ListRoles"),
+            ("iam.amazonaws.com", "GetAccountAuthorizationDetails"),
+            ("organizations.amazonaws.com", "DescribeOrganization"),
+            ("ec2.amazonaws.com", "DescribeInstances"),
+            ("lambda.amazonaws.com", "ListFunctions20150331"),
+        ];
+        for (i, (source, name)) in probes.iter().cycle().take(12).enumerate() {
+            let code = if *source == "ec2.amazonaws.com" {
+                "Client.UnauthorizedOperation"
+            } else {
+                "AccessDenied"
+            };
+            call(
+                self,
+                1 + i as i64 / 5,
+                source,
+                name,
+                Value::Null,
+                Some(code),
+            );
+        }
+        call(
+            self,
+            4,
+            "secretsmanager.amazonaws.com",
+            "ListSecrets",
+            Value::Null,
+            None,
+        );
+        call(
+            self,
+            5,
+            "secretsmanager.amazonaws.com",
+            "BatchGetSecretValue",
+            json!({"filters": [{"key": "name", "values": ["prod/"]}]}),
+            None,
+        );
+        let trail = format!(
+            "arn:aws:cloudtrail:{}:{}:trail/org-trail",
+            self.region, self.account
+        );
+        call(
+            self,
+            6,
+            "cloudtrail.amazonaws.com",
+            "StopLogging",
+            json!({"name": trail}),
+            None,
+        );
+        call(
+            self,
+            7,
+            "guardduty.amazonaws.com",
+            "DeleteDetector",
+            json!({"detectorId": "12abc34d567e8fa901bc2d34e56789f0"}),
+            None,
+        );
+        call(
+            self,
+            8,
+            "iam.amazonaws.com",
+            "CreateUser",
+            json!({"userName": admin}),
+            None,
+        );
+        call(
+            self,
+            9,
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+            json!({"userName": admin}),
+            None,
+        );
+        call(
+            self,
+            10,
+            "iam.amazonaws.com",
+            "AttachUserPolicy",
+            json!({"userName": admin, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            None,
+        );
+        call(
+            self,
+            11,
+            "iam.amazonaws.com",
+            "CreateLoginProfile",
+            json!({"userName": admin, "passwordResetRequired": false}),
+            None,
+        );
+        call(
+            self,
+            13,
+            "ec2.amazonaws.com",
+            "AuthorizeSecurityGroupIngress",
+            json!({"groupId": "sg-0a1b2c3d4e5f60718",
+                "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+            None,
+        );
+        call(
+            self,
+            15,
+            "s3.amazonaws.com",
+            "PutBucketPolicy",
+            json!({"bucketName": "corp-data-3", "Host": "corp-data-3.s3.amazonaws.com",
+                // A policy as text, as S3 logs it: JSON inside a JSON string.
+                "bucketPolicy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::corp-data-3/*\"}]}"}),
+            None,
+        );
+        call(
+            self,
+            18,
+            "ec2.amazonaws.com",
+            "RunInstances",
+            json!({"instanceType": "p4d.24xlarge", "minCount": 8, "maxCount": 8,
+                "instancesSet": {"items": [{"imageId": "ami-0c55b159cbfafe1f0"}]}}),
+            None,
+        );
+        call(
+            self,
+            22,
+            "kms.amazonaws.com",
+            "ScheduleKeyDeletion",
+            json!({"keyId": format!("arn:aws:kms:{}:{}:key/0b5c7e3a", self.region, self.account),
+                "pendingWindowInDays": 7}),
+            None,
+        );
+        let mut login = self.console_sign_in(start + Duration::minutes(40));
+        login.insert("eventName".into(), json!("ConsoleLogin"));
+        login.insert("userIdentity".into(), self.iam_user(admin));
+        login.insert("sourceIPAddress".into(), json!(ADDRESS));
+        login.insert(
+            "responseElements".into(),
+            json!({"ConsoleLogin": "Success"}),
+        );
+        login.remove("errorMessage");
+        login.insert(
+            "additionalEventData".into(),
+            json!({"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": "No"}),
+        );
+        out.push(Value::Object(login));
+        out
     }
 
     /// A network-activity (VPC endpoint) event for the `CloudTrail-NetworkActivity` folder.

@@ -48,6 +48,9 @@ pub struct TrailSpec {
     /// Also write Insights records, digests, network activity, and files that are plain JSON,
     /// gzip without a `.gz` name, and multi-member gzip.
     pub extras: bool,
+    /// Inject an intrusion (`EventFactory::attack`) on the last day, in the first account and
+    /// region; without it the trail is normal activity only.
+    pub attacks: bool,
 }
 
 impl Default for TrailSpec {
@@ -64,6 +67,7 @@ impl Default for TrailSpec {
             prefix: None,
             duplicate_rate: 0.002,
             extras: true,
+            attacks: true,
         }
     }
 }
@@ -152,6 +156,7 @@ pub fn generate_with_progress(
                     + Duration::hours(i64::from(h)),
                 counters: &counters,
                 quirk_files: spec.extras && task == 0,
+                attack: spec.attacks && a == 0 && r == 0 && d + 1 == spec.days && h == ATTACK_HOUR,
             };
             let mut rng = fastrand::Rng::with_seed(
                 spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ task as u64,
@@ -180,6 +185,9 @@ fn hour_weight(hour: u32, weekend: bool) -> f64 {
     if weekend { weight * 0.55 } else { weight }
 }
 
+/// The hour (UTC) of the injected intrusion: at night, when nobody watches.
+const ATTACK_HOUR: u32 = 2;
+
 struct HourWriter<'a> {
     spec: &'a TrailSpec,
     out: &'a Path,
@@ -189,6 +197,7 @@ struct HourWriter<'a> {
     hour: DateTime<Utc>,
     counters: &'a Counters,
     quirk_files: bool,
+    attack: bool,
 }
 
 /// One file to write: its folder, delivery time, and records.
@@ -227,6 +236,20 @@ impl HourWriter<'_> {
                 late.push(record);
             } else {
                 windows[(offset / 300) as usize].push(record);
+            }
+        }
+        if self.attack {
+            let records = factory.attack(self.hour + Duration::minutes(5));
+            self.counters
+                .events
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
+            for record in records {
+                let time = record["eventTime"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .expect("generated times parse");
+                let offset = (time.with_timezone(&Utc) - self.hour).num_seconds();
+                windows[(offset / 300).clamp(0, 11) as usize].push(record);
             }
         }
         self.counters.events.fetch_add(count, Ordering::Relaxed);

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    BySeverity, Change, Chart, DetectionResult, FindingReport, Freshness, Headline, Health, Period,
-    Ranked, RejectGroup, Report, Tops,
+    BySeverity, Change, Chart, DetectionResult, FindingReport, Freshness, Headline, Health,
+    MatchedEvent, Period, Ranked, RejectGroup, Report, RuleMatch, SHOWN_EVENTS, Tops,
 };
 use crate::detect::{Attribution, Severity};
 use crate::error::{Error, Result};
@@ -145,7 +145,7 @@ pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
         current: now_counts.get(i).copied().unwrap_or(0),
         previous: before_counts.get(i).copied().unwrap_or(0),
     };
-    let findings = findings(ctx, since, until).await?;
+    let findings = findings(ctx, since, until, &request.lake.display()).await?;
     let previous_findings = severities(ctx, previous, since).await?;
     let mut by_severity = BySeverity::default();
     for finding in &findings {
@@ -238,6 +238,104 @@ struct InsightRecord {
     /// Absent from rule findings, which have no attributions.
     #[serde(default)]
     insight_details: InsightDetails,
+    /// Rule findings only.
+    #[serde(default)]
+    trailq_details: RuleDetails,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleDetails {
+    #[serde(default)]
+    tactics: Vec<String>,
+    #[serde(default)]
+    rule_kind: String,
+}
+
+/// A rule finding record's matched event ids.
+fn event_ids(record: &Value) -> Vec<String> {
+    record["trailqDetails"]["eventIDs"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SQL text for a string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The `trailq query` command that lists a rule finding's kept matched events.
+fn matched_query(lake: &str, ids: &[String], (start_ms, end_ms): (i64, i64)) -> String {
+    let ids: Vec<String> = ids.iter().map(|id| literal(id)).collect();
+    let sql = format!(
+        "SELECT eventtime, eventsource, eventname, principal, sourceipaddress, useragent, errorcode, eventid \
+         FROM events WHERE eventtime >= '{}' AND eventtime <= '{}' AND eventid IN ({}) ORDER BY eventtime",
+        format_time(start_ms),
+        format_time(end_ms),
+        ids.join(", ")
+    );
+    // Double-quoted for a POSIX shell: ids come from the logs, so nothing in them may expand.
+    let quote = |text: &str| {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    };
+    format!("trailq query --lake {} {}", quote(lake), quote(&sql))
+}
+
+/// The key fields of the first matched events.
+async fn matched_events(
+    ctx: &SessionContext,
+    ids: &[String],
+    (start_ms, end_ms): (i64, i64),
+) -> Result<Vec<MatchedEvent>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().map(|id| literal(id)).collect();
+    let sql = format!(
+        "SELECT CAST(eventtime AS BIGINT), eventsource, eventname, coalesce(principal, ''), \
+                coalesce(sourceipaddress, ''), coalesce(useragent, ''), errorcode, eventid \
+         FROM events WHERE {} AND eventid IN ({}) ORDER BY 1, 8 LIMIT {SHOWN_EVENTS}",
+        range(start_ms, end_ms + 1000),
+        ids.join(", ")
+    );
+    let mut out = Vec::new();
+    for batch in rows_of(ctx, &sql).await? {
+        let times = cast(batch.column(0), &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let texts: Vec<_> = (1..8)
+            .map(|i| cast(batch.column(i), &DataType::Utf8))
+            .collect::<std::result::Result<_, _>>()?;
+        let text = |c: usize, row: usize| {
+            let column = texts[c].as_string::<i32>();
+            column.is_valid(row).then(|| column.value(row).to_string())
+        };
+        for row in 0..batch.num_rows() {
+            out.push(MatchedEvent {
+                time: format_time(times.value(row)),
+                event_source: text(0, row).unwrap_or_default(),
+                event_name: text(1, row).unwrap_or_default(),
+                principal: text(2, row).unwrap_or_default(),
+                source_ip: text(3, row).unwrap_or_default(),
+                user_agent: text(4, row).unwrap_or_default(),
+                error_code: text(5, row),
+                event_id: text(6, row).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Default, Deserialize)]
@@ -253,7 +351,12 @@ struct InsightContext {
 }
 
 /// Detector findings that started in the period, newest first, with their charts.
-async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<FindingReport>> {
+async fn findings(
+    ctx: &SessionContext,
+    from: i64,
+    to: i64,
+    lake: &str,
+) -> Result<Vec<FindingReport>> {
     let sql = format!(
         "SELECT * FROM findings WHERE starttime >= '{}' AND starttime < '{}' \
          AND suppressedby IS NULL ORDER BY starttime DESC, sharedeventid, state DESC",
@@ -299,13 +402,27 @@ async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Findin
             source_files: start.sourcefiles.clone(),
             chart: None,
             records: records.iter().map(parse).collect::<Result<_>>()?,
+            rule: None,
         };
         let window = (
             start.starttime,
             last.endtime
                 .unwrap_or(start.starttime + 60_000 * finding.duration_minutes.max(1)),
         );
-        out.push((finding, subject, window));
+        let rule = match (&start.ruleid, &start.eventids) {
+            (Some(rule_id), Some(ids)) => Some(RuleMatch {
+                rule_id: rule_id.clone(),
+                title: start.ruletitle.clone().unwrap_or_default(),
+                kind: details.trailq_details.rule_kind.clone(),
+                techniques: start.techniques.clone().unwrap_or_default(),
+                tactics: details.trailq_details.tactics.clone(),
+                match_count: start.matchcount.unwrap_or_default(),
+                events: Vec::new(),
+                query: matched_query(lake, ids, window),
+            }),
+            _ => None,
+        };
+        out.push((FindingReport { rule, ..finding }, subject, window));
     }
     // Charts two at a time.
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -313,6 +430,10 @@ async fn findings(ctx: &SessionContext, from: i64, to: i64) -> Result<Vec<Findin
         .map(|(mut finding, subject, (start_ms, end_ms))| async move {
             finding.chart =
                 chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
+            let ids = finding.records.first().map(event_ids).unwrap_or_default();
+            if let Some(rule) = &mut finding.rule {
+                rule.events = matched_events(ctx, &ids, (start_ms, end_ms)).await?;
+            }
             Ok(finding)
         })
         .buffered(parallel)

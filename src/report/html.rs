@@ -39,6 +39,7 @@ svg.chart { width: 100%; max-width: 720px; height: auto; background: #fff; }
 .swatch { display: inline-block; width: 12px; height: 10px; margin-right: 4px; vertical-align: middle; }
 .stale { color: var(--high); font-weight: 600; }
 .none { padding: 12px; background: var(--bg); border-radius: 8px; }
+pre { white-space: pre-wrap; word-break: break-all; background: var(--bg); padding: 8px; border-radius: 6px; }
 .silence { padding: 12px; border: 2px solid var(--high); border-radius: 8px; color: var(--high); }
 @media print { main { max-width: none; padding: 0; } h2 { page-break-after: avoid; } .finding { break-inside: avoid; } }
 "#;
@@ -65,7 +66,8 @@ pub fn render(report: &Report) -> String {
                         p.silence { strong { "Silent trails. " } (silence) }
                     }
                     (headline(report))
-                    (findings(&report.findings, report.headline.events.current, report.suppressed_line()))
+                    (rule_findings(report))
+                    (findings(&report.detector_findings(), report.headline.events.current))
                     (detections(&report.detections))
                     (health(report))
                     (tops(report))
@@ -213,11 +215,65 @@ fn finding(f: &FindingReport) -> Markup {
     }
 }
 
-fn findings(list: &[FindingReport], events: u64, suppressed: Option<String>) -> Markup {
+fn rule_findings(report: &Report) -> Markup {
+    let tactics = report.rule_findings_by_tactic();
+    html! {
+        section id="rules" {
+            h2 { "Rule findings by ATT&CK tactic" }
+            @if let Some(line) = report.suppressed_line() { p.muted { (line) } }
+            @if tactics.is_empty() { p.none { "No rule matched in this period." } }
+            @for (tactic, list) in &tactics {
+                h3 { (tactic) }
+                @for f in list { (rule_finding(f)) }
+            }
+        }
+    }
+}
+
+fn rule_finding(f: &FindingReport) -> Markup {
+    let severity = f.severity.name();
+    html! {
+        @if let Some(rule) = &f.rule {
+            article.finding {
+                h3 {
+                    span class=(format!("badge {severity}")) { (severity) } " "
+                    (rule.title)
+                }
+                p.muted {
+                    (f.principal.as_deref().unwrap_or("unknown principal")) " · " (f.account) " · "
+                    (f.region) " · " (rule.kind) " · id " code { (f.id) }
+                }
+                p { "ATT&CK " (rule.techniques.join(", ")) " (" (rule.tactics.join(", ")) ") · "
+                    (f.start) " to " (f.end.as_deref().unwrap_or("ongoing")) " · " (events(rule.match_count as f64)) }
+                p { (f.reason) }
+                @if !rule.events.is_empty() {
+                    table {
+                        tr { th { "Time" } th { "API" } th { "Principal" } th { "Source" } th { "User agent" } th { "Error" } }
+                        @for e in &rule.events {
+                            tr {
+                                td { (e.time) }
+                                td { (e.event_source) " " (e.event_name) }
+                                td { (e.principal) }
+                                td { (e.source_ip) }
+                                td { (e.user_agent) }
+                                td { (e.error_code.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+                details {
+                    summary { "The query that lists every matched event" }
+                    pre { code { (rule.query) } }
+                }
+            }
+        }
+    }
+}
+
+fn findings(list: &[&FindingReport], events: u64) -> Markup {
     html! {
         section id="findings" {
             h2 { "Findings from the detectors" }
-            @if let Some(line) = suppressed { p.muted { (line) } }
             @if list.is_empty() && events == 0 {
                 p.none { "No findings: the period has no events to judge." }
             } @else if list.is_empty() {

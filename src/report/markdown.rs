@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Change, Chart, Ranked, RejectGroup, Report, events, rate};
+use super::{Change, Chart, FindingReport, Ranked, RejectGroup, Report, events, rate};
 
 /// Escapes Markdown and HTML specials, and keeps a value on one line (and in one table cell).
 fn esc(text: &str) -> String {
@@ -71,6 +71,59 @@ fn groups(out: &mut String, title: &str, list: &[RejectGroup]) {
     }
 }
 
+/// One rule finding: the rule, its techniques, the first matched events, the query for all.
+fn rule_finding(out: &mut String, f: &FindingReport) {
+    let Some(rule) = &f.rule else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "#### {} · {}\n\n- {} · {} · {} · {} · id {}\n- ATT&CK {} ({})\n- {} to {} · {}\n- {}\n",
+        f.severity.name().to_uppercase(),
+        esc(&rule.title),
+        esc(f.principal.as_deref().unwrap_or("unknown principal")),
+        esc(&f.account),
+        esc(&f.region),
+        esc(&rule.kind),
+        esc(&f.id),
+        esc(&rule.techniques.join(", ")),
+        esc(&rule.tactics.join(", ")),
+        f.start,
+        f.end.as_deref().unwrap_or("ongoing"),
+        events(rule.match_count as f64),
+        esc(&f.reason)
+    );
+    if !rule.events.is_empty() {
+        let _ = writeln!(
+            out,
+            "| Time | API | Principal | Source | User agent | Error |\n| --- | --- | --- | --- | --- | --- |"
+        );
+        for e in &rule.events {
+            let _ = writeln!(
+                out,
+                "| {} | {} {} | {} | {} | {} | {} |",
+                e.time,
+                esc(&e.event_source),
+                esc(&e.event_name),
+                esc(&e.principal),
+                esc(&e.source_ip),
+                esc(&e.user_agent),
+                esc(e.error_code.as_deref().unwrap_or("")),
+            );
+        }
+        if rule.match_count > rule.events.len() as i64 {
+            let _ = writeln!(
+                out,
+                "\n{} more matched events.",
+                rule.match_count - rule.events.len() as i64
+            );
+        }
+        let _ = writeln!(out);
+    }
+    // A fenced block: the command is copied as it is, never rendered.
+    let _ = writeln!(out, "```sh\n{}\n```\n", rule.query.replace("```", "` ` `"));
+}
+
 /// The report as Markdown.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -115,11 +168,24 @@ pub fn render(report: &Report) -> String {
         h.detections_with_rows
     );
 
-    let _ = writeln!(out, "\n## Findings from the detectors\n");
+    let _ = writeln!(out, "\n## Rule findings by ATT&CK tactic\n");
     if let Some(line) = report.suppressed_line() {
         let _ = writeln!(out, "{}\n", esc(&line));
     }
-    if report.findings.is_empty() {
+    let tactics = report.rule_findings_by_tactic();
+    if tactics.is_empty() {
+        let _ = writeln!(out, "No rule matched in this period.\n");
+    }
+    for (tactic, list) in tactics {
+        let _ = writeln!(out, "### {}\n", esc(&tactic));
+        for f in list {
+            rule_finding(&mut out, f);
+        }
+    }
+
+    let _ = writeln!(out, "## Findings from the detectors\n");
+    let detector_findings = report.detector_findings();
+    if detector_findings.is_empty() {
         let _ = writeln!(
             out,
             "{}",
@@ -130,7 +196,7 @@ pub fn render(report: &Report) -> String {
             }
         );
     }
-    for f in &report.findings {
+    for f in detector_findings {
         let subject = esc(&f.subject());
         let _ = writeln!(
             out,

@@ -142,7 +142,73 @@ pub struct FindingReport {
     pub chart: Option<Chart>,
     /// The Insights-shaped Start (and End) records.
     pub records: Vec<Value>,
+    /// What a rule finding adds: the rule, its ATT&CK mapping, and the events it matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleMatch>,
 }
+
+/// A rule finding's rule and matched events.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleMatch {
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's title.
+    pub title: String,
+    /// `match`, or the correlation's type.
+    pub kind: String,
+    /// ATT&CK technique ids.
+    pub techniques: Vec<String>,
+    /// ATT&CK tactics (`defense-evasion`), in the rule's order.
+    pub tactics: Vec<String>,
+    /// Matched events in all.
+    pub match_count: i64,
+    /// The first matched events' key fields (at most `SHOWN_EVENTS`).
+    pub events: Vec<MatchedEvent>,
+    /// A `trailq query` command that lists every matched event the finding keeps.
+    pub query: String,
+}
+
+/// Matched events shown per rule finding.
+pub const SHOWN_EVENTS: usize = 5;
+
+/// The key fields of one matched event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MatchedEvent {
+    /// `eventTime`.
+    pub time: String,
+    /// `eventSource`.
+    pub event_source: String,
+    /// `eventName`.
+    pub event_name: String,
+    /// Who acted.
+    pub principal: String,
+    /// `sourceIPAddress`.
+    pub source_ip: String,
+    /// `userAgent`.
+    pub user_agent: String,
+    /// `errorCode`, when the call failed.
+    pub error_code: Option<String>,
+    /// `eventID`.
+    pub event_id: String,
+}
+
+/// ATT&CK's enterprise tactics in kill-chain order, with the names people read.
+pub const TACTICS: &[(&str, &str)] = &[
+    ("reconnaissance", "Reconnaissance"),
+    ("resource-development", "Resource development"),
+    ("initial-access", "Initial access"),
+    ("execution", "Execution"),
+    ("persistence", "Persistence"),
+    ("privilege-escalation", "Privilege escalation"),
+    ("defense-evasion", "Defense evasion"),
+    ("credential-access", "Credential access"),
+    ("discovery", "Discovery"),
+    ("lateral-movement", "Lateral movement"),
+    ("collection", "Collection"),
+    ("command-and-control", "Command and control"),
+    ("exfiltration", "Exfiltration"),
+    ("impact", "Impact"),
+];
 
 /// The result of one canned detection query.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -257,6 +323,37 @@ pub struct Report {
 }
 
 impl Report {
+    /// The statistical detectors' findings.
+    pub fn detector_findings(&self) -> Vec<&FindingReport> {
+        self.findings.iter().filter(|f| f.rule.is_none()).collect()
+    }
+
+    /// Rule findings grouped by their first ATT&CK tactic, in kill-chain order (the tactic's
+    /// name; rules without a tactic last), most severe first within a tactic.
+    pub fn rule_findings_by_tactic(&self) -> Vec<(String, Vec<&FindingReport>)> {
+        let rank = |f: &FindingReport| {
+            let first = f.rule.as_ref().and_then(|r| r.tactics.first());
+            first
+                .and_then(|t| TACTICS.iter().position(|(id, _)| id == t))
+                .unwrap_or(TACTICS.len())
+        };
+        let mut rule_findings: Vec<&FindingReport> =
+            self.findings.iter().filter(|f| f.rule.is_some()).collect();
+        rule_findings.sort_by_key(|f| (rank(f), std::cmp::Reverse(f.severity), f.start.clone()));
+        let mut out: Vec<(String, Vec<&FindingReport>)> = Vec::new();
+        for finding in rule_findings {
+            let name = TACTICS
+                .get(rank(finding))
+                .map_or("No ATT&CK tactic", |(_, name)| name)
+                .to_string();
+            match out.last_mut() {
+                Some((last, list)) if *last == name => list.push(finding),
+                _ => out.push((name, vec![finding])),
+            }
+        }
+        out
+    }
+
     /// "12 findings suppressed by 3 suppressions", when any were.
     pub fn suppressed_line(&self) -> Option<String> {
         let total: u64 = self.suppressed.iter().map(|s| s.events).sum();

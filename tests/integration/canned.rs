@@ -220,7 +220,8 @@ fn scenario() -> Vec<Value> {
             "ec2.amazonaws.com",
             "ModifySecurityGroupRules",
             user("bob"),
-            json!({"requestParameters": {"groupId": "sg-3", "rules": [{"cidrIpv6": "::/0"}]}}),
+            json!({"requestParameters": {"ModifySecurityGroupRulesRequest": {"GroupId": "sg-3",
+                "SecurityGroupRule": {"SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"CidrIpv6": "::/0"}}}}}),
         ),
         // Access keys.
         event(
@@ -563,6 +564,76 @@ fn every_canned_query_returns_its_known_rows() {
     );
     for (principal, calls) in &top {
         assert_eq!(counts.get(principal), Some(calls), "{principal}");
+    }
+}
+
+/// The rules that took over from the detection queries (which stay as investigations): on the
+/// same scenario each finds the events its query lists, and nothing the query leaves out.
+#[test]
+fn the_rules_find_what_the_detection_queries_they_replaced_found() {
+    let (_dir, root) = temp_dir();
+    let lake = build_lake(&root);
+    let output = trailq(&[
+        "detect",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--since",
+        "2024-03-05",
+        "--until",
+        "2024-03-06",
+        "--detectors",
+        "rule",
+        // The scenario is twelve minutes long: judge all of it.
+        "--watermark-lag",
+        "0",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let matched = |rule: &str| -> Vec<Value> {
+        let sql = format!(
+            "SELECT e.eventname FROM events e JOIN \
+             (SELECT unnest(eventids) AS id FROM findings WHERE ruletitle = '{rule}') f \
+             ON e.eventid = f.id ORDER BY e.eventtime, e.eventname"
+        );
+        query(&lake, &sql)
+            .into_iter()
+            .map(|row| row["eventname"].clone())
+            .collect()
+    };
+    let names = |list: &[&str]| list.iter().map(|n| json!(n)).collect::<Vec<_>>();
+    for (rule, expected) in [
+        ("The root user acted", names(&["RunInstances"])),
+        ("Console sign-in without MFA", names(&["ConsoleLogin"])),
+        (
+            "Console sign-in failures",
+            names(&["ConsoleLogin", "ConsoleLogin", "ConsoleLogin"]),
+        ),
+        ("IAM policy changes", names(&["AttachUserPolicy"])),
+        (
+            "IAM users created, deleted or moved between groups",
+            names(&["CreateUser"]),
+        ),
+        (
+            "CloudTrail logging stopped or its trail deleted",
+            names(&["StopLogging", "PutEventSelectors"]),
+        ),
+        (
+            "KMS key disabled or scheduled for deletion",
+            names(&["ScheduleKeyDeletion", "DisableKey"]),
+        ),
+        (
+            "S3 bucket policy or ACL changed",
+            names(&["PutBucketPolicy", "DeleteBucketPublicAccessBlock"]),
+        ),
+        (
+            "Security group opened to the whole internet",
+            names(&["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules"]),
+        ),
+    ] {
+        assert_eq!(matched(rule), expected, "{rule}");
     }
 }
 
