@@ -18,7 +18,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::scalar::ScalarValue;
 
-use super::series::per_day;
+use super::series::{DAY_MS, per_day};
 use super::{Attribution, Candidate, DetectInput, Finding, Share};
 use crate::error::Result;
 use crate::record::time::{format_day, format_time};
@@ -31,7 +31,6 @@ const TOP: usize = 5;
 /// Most source files listed per finding.
 const MAX_SOURCE_FILES: usize = 100;
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
 
 /// The attribute expressions over `events`, in [`ATTRIBUTES`] order.
 const ATTRIBUTE_SQL: &str = "coalesce(useridentity.arn, principal, 'null') AS arn, \

@@ -19,7 +19,7 @@ use super::DetectInput;
 use super::finding::{Candidate, Severity};
 use super::rate::Episode;
 use super::registry::{Detector, ParamSpec, Params};
-use super::series::per_day;
+use super::series::{DAY_MS, per_day};
 use crate::error::Result;
 
 /// First uses of sensitive write APIs and of regions by established principals.
@@ -92,8 +92,6 @@ struct Usage {
     end_ms: i64,
     calls: i64,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 #[async_trait]
 impl Detector for FirstSeen {

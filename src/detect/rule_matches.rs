@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::DetectInput;
 use super::finding::uuid_of;
-use super::series::per_day;
+use super::series::{DAY_MS, per_day};
 use crate::error::Result;
 use crate::record::finding::{FindingRow, Subject};
 use crate::record::time::{day_of, format_time};
@@ -44,19 +44,11 @@ pub async fn run(
         HashMap::new(),
     )
     .await?;
-    let present: Vec<String> = batches
-        .iter()
-        .flat_map(|b| {
-            let names = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)
-                .expect("names are text");
-            names
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut present: Vec<String> = Vec::new();
+    for batch in &batches {
+        let names = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+        present.extend(names.as_string::<i32>().iter().flatten().map(String::from));
+    }
     let plan = Plan::new(rules, Some(&present));
     if plan.is_empty() {
         return Ok(Vec::new());
@@ -85,8 +77,6 @@ pub async fn run(
         .map(|hit| finding(&rules[hit.rule], hit, suppressions))
         .collect())
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 /// The finding of one hit. Its id is stable: the same rule, day (or episode start), account,
 /// region, principal and group give the same id, so re-running a window replaces it.

@@ -148,7 +148,8 @@ pub async fn per_day(
     Ok(())
 }
 
-const DAY_MS: i64 = 86_400_000;
+/// Milliseconds in a day.
+pub(super) const DAY_MS: i64 = 86_400_000;
 
 /// Groups (key..., minute, measure...) rows into series, batch by batch.
 struct Grouper {
