@@ -107,11 +107,8 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// A Sigma pattern as a SQL `LIKE` pattern (escape `\`), or `None` when it has no wildcard.
-fn like_pattern(pieces: &[Glob]) -> Option<String> {
-    if pieces.iter().all(|p| matches!(p, Glob::Text(_))) {
-        return None;
-    }
+/// A Sigma pattern as a SQL `LIKE` pattern (escape `\`).
+fn like_pattern(pieces: &[Glob]) -> String {
     let mut out = String::new();
     for piece in pieces {
         match piece {
@@ -127,7 +124,7 @@ fn like_pattern(pieces: &[Glob]) -> Option<String> {
             Glob::Any => out.push('%'),
         }
     }
-    Some(out)
+    out
 }
 
 /// A test of the values at a path of a JSON payload column (see `sql::functions`).
@@ -306,24 +303,22 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
                 &pattern,
             ),
             Target::Text(c) => {
-                let (column, pattern) = if m.cased {
-                    (c.clone(), pattern)
-                } else {
-                    (format!("lower({c})"), pattern.to_lowercase())
-                };
                 let pieces = glob(&pattern);
-                match like_pattern(&pieces) {
-                    Some(like) => format!("{column} LIKE {} ESCAPE '\\'", quote(&like)),
-                    None => {
-                        let literal: String = pieces
-                            .iter()
-                            .map(|p| match p {
-                                Glob::Text(t) => t.as_str(),
-                                _ => "",
-                            })
-                            .collect();
-                        format!("{column} = {}", quote(&literal))
-                    }
+                let wild = pieces.iter().any(|p| !matches!(p, Glob::Text(_)));
+                if m.cased && !wild {
+                    let literal: String = pieces
+                        .iter()
+                        .map(|p| match p {
+                            Glob::Text(t) => t.as_str(),
+                            _ => "",
+                        })
+                        .collect();
+                    format!("{c} = {}", quote(&literal))
+                } else {
+                    // ILIKE, not lower(column): Arrow compares without case in place (an ASCII
+                    // fast path), where lower() copies every value of the column first.
+                    let op = if m.cased { "LIKE" } else { "ILIKE" };
+                    format!("{c} {op} {} ESCAPE '\\'", quote(&like_pattern(&pieces)))
                 }
             }
             _ => unreachable!("handled above"),
@@ -377,9 +372,9 @@ fn keyword(name: &str, value: &Yaml) -> Result<String, String> {
     let Some(text) = Value::of(value)?.text() else {
         return Err(format!("search `{name}`: a keyword cannot be null"));
     };
-    let like = like_pattern(&glob(&format!("*{}*", text.to_lowercase()))).expect("wildcards");
+    let like = like_pattern(&glob(&format!("*{text}*")));
     Ok(format!(
-        "lower(concat_ws(' ', {KEYWORD_COLUMNS})) LIKE {} ESCAPE '\\'",
+        "concat_ws(' ', {KEYWORD_COLUMNS}) ILIKE {} ESCAPE '\\'",
         quote(&like)
     ))
 }

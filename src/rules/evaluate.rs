@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
@@ -326,6 +326,23 @@ impl<'p> Collector<'p> {
     /// Adds rows of the query.
     pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
         let plan = self.plan;
+        // Most rows the query keeps are candidates no rule matched: drop them before any
+        // value is copied.
+        let mut any: Option<BooleanArray> = None;
+        for t in 0..plan.columns.len() {
+            let hits = batch.column(FIXED.len() + t).as_boolean();
+            if hits.true_count() == 0 {
+                continue;
+            }
+            any = Some(match any {
+                None => hits.clone(),
+                Some(so_far) => arrow::compute::or(&so_far, hits)?,
+            });
+        }
+        let Some(any) = any else {
+            return Ok(());
+        };
+        let batch = &arrow::compute::filter_record_batch(batch, &any)?;
         let texts: Vec<_> = (0..FIXED.len())
             .filter(|&i| i != 1)
             .map(|i| cast(batch.column(i), &DataType::Utf8))
@@ -344,10 +361,10 @@ impl<'p> Collector<'p> {
         let value = |c: usize, row: usize| text(&texts, c, row).unwrap_or_default();
         for (t, column) in plan.columns.iter().enumerate() {
             let hits = batch.column(FIXED.len() + t).as_boolean();
-            for row in 0..batch.num_rows() {
-                if !hits.value(row) {
-                    continue;
-                }
+            if hits.true_count() == 0 {
+                continue;
+            }
+            for row in hits.values().set_indices() {
                 let seen = Seen {
                     id: value(0, row),
                     ms: times.value(row),

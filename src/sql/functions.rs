@@ -584,6 +584,71 @@ fn values_at<'a>(
     }
 }
 
+/// An object's members as written: keys and unparsed values, borrowed from the text.
+struct Members<'a>(Vec<(&'a str, &'a serde_json::value::RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Members<'de>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Members(out))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+/// `values_at` on the text itself: only the members on the path are parsed, the rest is
+/// skipped over. Fails on a key with escapes (it cannot be borrowed) or invalid JSON.
+fn values_in_text(
+    text: &str,
+    path: &[&str],
+    out: &mut Vec<serde_json::Value>,
+) -> serde_json::Result<()> {
+    use serde_json::value::RawValue;
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => {
+            for item in serde_json::from_str::<Vec<&RawValue>>(text)? {
+                values_in_text(item.get(), path, out)?;
+            }
+        }
+        Some(b'{') if !path.is_empty() => {
+            for (key, value) in serde_json::from_str::<Members>(text)?.0 {
+                if key.eq_ignore_ascii_case(path[0]) {
+                    values_in_text(value.get(), &path[1..], out)?;
+                }
+            }
+        }
+        _ if path.is_empty() => out.push(serde_json::from_str(text)?),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The values at a dotted path of a JSON text (see `values_at`); `None` when it is not JSON.
+fn values_in(text: &str, path: &[&str]) -> Option<Vec<serde_json::Value>> {
+    let mut found = Vec::new();
+    if values_in_text(text, path, &mut found).is_ok() {
+        return Some(found);
+    }
+    let json = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    let mut found = Vec::new();
+    values_at(&json, path, &mut found);
+    Some(found.into_iter().cloned().collect())
+}
+
 fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let scalar = |i: usize| match &args[i] {
         ColumnarValue::Scalar(
@@ -606,11 +671,8 @@ fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
         .as_string_view()
         .iter()
         .map(|text| {
-            let parsed = text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
-            let mut found = Vec::new();
-            if let Some(json) = &parsed {
-                values_at(json, &path, &mut found);
-            }
+            let found = text.and_then(|t| values_in(t, &path)).unwrap_or_default();
+            let found: Vec<&serde_json::Value> = found.iter().collect();
             Some(test.passes(&found, !found.is_empty()))
         })
         .collect();
@@ -641,13 +703,13 @@ fn json_find_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
         .as_string_view()
         .iter()
         .map(|text| {
-            let json = serde_json::from_str::<serde_json::Value>(text?).ok()?;
-            let mut found = Vec::new();
-            values_at(&json, &path, &mut found);
-            found.into_iter().find(|v| !v.is_null()).map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
+            values_in(text?, &path)?
+                .into_iter()
+                .find(|v| !v.is_null())
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })
         })
         .collect();
     Ok(match &args[0] {
@@ -659,6 +721,35 @@ fn json_find_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_found_in_the_text_match_those_found_in_the_parsed_value() {
+        let texts = [
+            r#"{"a": {"b": [{"c": 1}, {"C": "x"}, {"d": 2}]}, "A": {"b": {"c": null}}}"#,
+            r#"[{"a": {"b": {"c": true}}}, {"a": [{"b": {"c": "y"}}]}]"#,
+            r#"{"a\u0062": 1, "a": {"b": {"c": "escaped key elsewhere"}}}"#,
+            r#"{"a": "scalar", "b": 2}"#,
+            "null",
+        ];
+        for text in texts {
+            for path in [vec!["a", "b", "c"], vec!["a"], vec![]] {
+                let json: serde_json::Value = serde_json::from_str(text).unwrap();
+                let mut expected = Vec::new();
+                values_at(&json, &path, &mut expected);
+                // The same values; the text gives them in document order, the parsed value
+                // in key order.
+                let sorted = |values: Vec<serde_json::Value>| {
+                    let mut texts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                    texts.sort();
+                    texts
+                };
+                let expected = sorted(expected.into_iter().cloned().collect());
+                let found = values_in(text, &path).map(sorted);
+                assert_eq!(found, Some(expected), "{text} at {path:?}");
+            }
+        }
+        assert_eq!(values_in("{not json", &["a"]), None);
+    }
 
     #[test]
     fn wildcards_escapes_and_json_paths() {
