@@ -63,13 +63,7 @@ fn main() {
     for (label, pinned) in [("1 core", true), (&*format!("{cores} cores"), false)] {
         let mut runs: Vec<(f64, usize)> = (0..RUNS)
             .map(|_| {
-                let mut command = if pinned {
-                    let mut c = Command::new("taskset");
-                    c.args(["-c", "0", env!("CARGO_BIN_EXE_trailq")]);
-                    c
-                } else {
-                    Command::new(env!("CARGO_BIN_EXE_trailq"))
-                };
+                let mut command = trailq_on(pinned);
                 let start = Instant::now();
                 let output = command.args(args).output().expect("trailq runs");
                 let seconds = start.elapsed().as_secs_f64();
@@ -116,13 +110,7 @@ fn main() {
     for (label, pinned) in [("1 core", true), (&*format!("{cores} cores"), false)] {
         let mut runs: Vec<(f64, usize)> = (0..RUNS)
             .map(|_| {
-                let mut command = if pinned {
-                    let mut c = Command::new("taskset");
-                    c.args(["-c", "0", env!("CARGO_BIN_EXE_trailq")]);
-                    c
-                } else {
-                    Command::new(env!("CARGO_BIN_EXE_trailq"))
-                };
+                let mut command = trailq_on(pinned);
                 let start = Instant::now();
                 // A backtest: the findings the report reads next stay the built-in rules'.
                 let output = command
@@ -186,6 +174,17 @@ fn main() {
         runs[RUNS / 2],
         std::fs::metadata(&out).map_or(0, |m| m.len() / 1024)
     );
+}
+
+/// The trailq binary, pinned to one core (`taskset -c 0`) or free to use all.
+fn trailq_on(pinned: bool) -> Command {
+    if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", env!("CARGO_BIN_EXE_trailq")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_trailq"))
+    }
 }
 
 /// A synthetic rule in the shape of SigmaHQ's CloudTrail rules: an event source and names,
