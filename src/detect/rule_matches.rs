@@ -16,7 +16,7 @@ use crate::record::finding::{FindingRow, Subject};
 use crate::record::time::{day_of, format_time};
 use crate::rules::evaluate::{Collector, Hit, Plan};
 use crate::rules::{Rule, Suppression};
-use crate::sql::{execute, time_range};
+use crate::sql::{execute, literals, time_range};
 
 /// The `detector` of rule findings.
 pub const DETECTOR: &str = "rule";
@@ -82,12 +82,11 @@ pub async fn run(
 /// region, principal and group give the same id, so re-running a window replaces it.
 fn finding(rule: &Rule, hit: Hit, suppressions: &[Suppression]) -> FindingRow {
     let Hit {
-        mut found,
+        found,
         group,
         suppressed,
         ..
     } = hit;
-    found.event_ids.sort();
     let (account, region, principal) = (
         found.account.clone(),
         found.region.clone(),
@@ -186,15 +185,7 @@ fn finding(rule: &Rule, hit: Hit, suppressions: &[Suppression]) -> FindingRow {
     // What the attribution and the report's query select: the matched events themselves.
     let filter = match rule.condition() {
         Some(condition) => format!("coalesce({}, false)", condition.sql),
-        None => format!(
-            "eventid IN ({})",
-            found
-                .event_ids
-                .iter()
-                .map(|id| format!("'{}'", id.replace('\'', "''")))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        None => format!("eventid IN ({})", literals(&found.event_ids)),
     };
     let subject = Subject { filter, keys };
     FindingRow {

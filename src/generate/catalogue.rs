@@ -89,6 +89,10 @@ pub const ERRORS: &[(&str, &str)] = &[
     ("ParameterNotFound", ""),
 ];
 
+/// The errors of the old application, which calls a role that was deleted and is throttled
+/// for retrying: never a permission error (`ERRORS[STALE_APP_ERRORS]`).
+pub const STALE_APP_ERRORS: std::ops::Range<usize> = 3..5;
+
 /// User agents of people and tools.
 pub const USER_AGENTS: &[&str] = &[
     "aws-cli/2.18.5 md/awscrt#0.22.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.12.6",

@@ -4,7 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
 use super::catalogue::{
-    Api, DATA, ERRORS, MANAGEMENT, NON_ASCII, USER_AGENTS, request_parameters, response_elements,
+    Api, DATA, ERRORS, MANAGEMENT, NON_ASCII, STALE_APP_ERRORS, USER_AGENTS, request_parameters,
+    response_elements,
 };
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -411,7 +412,8 @@ impl<'a> EventFactory<'a> {
         if fails {
             // The old application calls what was deleted: its errors are missing resources.
             let (code, message) = if misconfigured {
-                ERRORS[3 + self.rng.usize(..2)]
+                let errors = &ERRORS[STALE_APP_ERRORS];
+                errors[self.rng.usize(..errors.len())]
             } else {
                 ERRORS[self.rng.usize(..ERRORS.len())]
             };

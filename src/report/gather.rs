@@ -23,7 +23,7 @@ use crate::lake::{Lake, Manifest, SourceStatus};
 use crate::record::finding::{FindingRow, Subject, finding_rows};
 use crate::record::time::format_time;
 use crate::sql::time_range as range;
-use crate::sql::{canned, execute, params::bind};
+use crate::sql::{canned, execute, literals, params::bind};
 
 /// Rows of each canned detection shown in the report.
 const SAMPLE_ROWS: usize = 10;
@@ -252,32 +252,14 @@ struct RuleDetails {
     rule_kind: String,
 }
 
-/// A rule finding record's matched event ids.
-fn event_ids(record: &Value) -> Vec<String> {
-    record["trailqDetails"]["eventIDs"]
-        .as_array()
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|id| id.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// SQL text for a string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// The `trailq query` command that lists a rule finding's kept matched events.
 fn matched_query(lake: &str, ids: &[String], (start_ms, end_ms): (i64, i64)) -> String {
-    let ids: Vec<String> = ids.iter().map(|id| literal(id)).collect();
     let sql = format!(
         "SELECT eventtime, eventsource, eventname, principal, sourceipaddress, useragent, errorcode, eventid \
          FROM events WHERE eventtime >= '{}' AND eventtime <= '{}' AND eventid IN ({}) ORDER BY eventtime",
         format_time(start_ms),
         format_time(end_ms),
-        ids.join(", ")
+        literals(ids)
     );
     // Double-quoted for a POSIX shell: ids come from the logs, so nothing in them may expand.
     let quote = |text: &str| {
@@ -303,13 +285,12 @@ async fn matched_events(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = ids.iter().map(|id| literal(id)).collect();
     let sql = format!(
         "SELECT CAST(eventtime AS BIGINT), eventsource, eventname, coalesce(principal, ''), \
                 coalesce(sourceipaddress, ''), coalesce(useragent, ''), errorcode, eventid \
          FROM events WHERE {} AND eventid IN ({}) ORDER BY 1, 8 LIMIT {SHOWN_EVENTS}",
         range(start_ms, end_ms + 1000),
-        ids.join(", ")
+        literals(ids)
     );
     let mut out = Vec::new();
     for batch in rows_of(ctx, &sql).await? {
@@ -380,6 +361,22 @@ async fn findings(
             .map_err(|err| unreadable(format!("record {}: {err}", start.eventid)))?;
         let subject: Subject = serde_json::from_str(&start.subject)
             .map_err(|err| unreadable(format!("subject of {}: {err}", start.eventid)))?;
+        let window = (
+            start.starttime,
+            last.endtime
+                .unwrap_or(start.starttime + 60_000 * last.insightduration.max(1)),
+        );
+        let ids = start.eventids.clone().unwrap_or_default();
+        let rule = start.ruleid.as_ref().map(|rule_id| RuleMatch {
+            rule_id: rule_id.clone(),
+            title: start.ruletitle.clone().unwrap_or_default(),
+            kind: details.trailq_details.rule_kind,
+            techniques: start.techniques.clone().unwrap_or_default(),
+            tactics: details.trailq_details.tactics,
+            match_count: start.matchcount.unwrap_or_default(),
+            events: Vec::new(),
+            query: matched_query(lake, &ids, window),
+        });
         let finding = FindingReport {
             id: start.sharedeventid.clone(),
             detector: start.detector.clone(),
@@ -402,40 +399,23 @@ async fn findings(
             source_files: start.sourcefiles.clone(),
             chart: None,
             records: records.iter().map(parse).collect::<Result<_>>()?,
-            rule: None,
+            rule,
         };
-        let window = (
-            start.starttime,
-            last.endtime
-                .unwrap_or(start.starttime + 60_000 * finding.duration_minutes.max(1)),
-        );
-        let rule = match (&start.ruleid, &start.eventids) {
-            (Some(rule_id), Some(ids)) => Some(RuleMatch {
-                rule_id: rule_id.clone(),
-                title: start.ruletitle.clone().unwrap_or_default(),
-                kind: details.trailq_details.rule_kind.clone(),
-                techniques: start.techniques.clone().unwrap_or_default(),
-                tactics: details.trailq_details.tactics.clone(),
-                match_count: start.matchcount.unwrap_or_default(),
-                events: Vec::new(),
-                query: matched_query(lake, ids, window),
-            }),
-            _ => None,
-        };
-        out.push((FindingReport { rule, ..finding }, subject, window));
+        out.push((finding, subject, window, ids));
     }
     // Charts two at a time.
     let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
     futures::stream::iter(out)
-        .map(|(mut finding, subject, (start_ms, end_ms))| async move {
-            finding.chart =
-                chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
-            let ids = finding.records.first().map(event_ids).unwrap_or_default();
-            if let Some(rule) = &mut finding.rule {
-                rule.events = matched_events(ctx, &ids, (start_ms, end_ms)).await?;
-            }
-            Ok(finding)
-        })
+        .map(
+            |(mut finding, subject, (start_ms, end_ms), ids)| async move {
+                finding.chart =
+                    chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
+                if let Some(rule) = &mut finding.rule {
+                    rule.events = matched_events(ctx, &ids, (start_ms, end_ms)).await?;
+                }
+                Ok(finding)
+            },
+        )
         .buffered(parallel)
         .collect::<Vec<Result<FindingReport>>>()
         .await

@@ -339,7 +339,13 @@ impl Report {
         };
         let mut rule_findings: Vec<&FindingReport> =
             self.findings.iter().filter(|f| f.rule.is_some()).collect();
-        rule_findings.sort_by_key(|f| (rank(f), std::cmp::Reverse(f.severity), f.start.clone()));
+        rule_findings.sort_by(|a, b| {
+            (rank(a), std::cmp::Reverse(a.severity), &a.start).cmp(&(
+                rank(b),
+                std::cmp::Reverse(b.severity),
+                &b.start,
+            ))
+        });
         let mut out: Vec<(String, Vec<&FindingReport>)> = Vec::new();
         for finding in rule_findings {
             let name = TACTICS

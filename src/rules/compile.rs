@@ -10,6 +10,7 @@ use yaml_rust2::Yaml;
 use super::condition::{self, Condition};
 use super::fields::{Target, resolve};
 use crate::sql::functions::{Glob, glob};
+use crate::sql::literal;
 
 /// Columns a keyword (field-less) search looks in.
 const KEYWORD_COLUMNS: &str = "eventsource, eventname, errorcode, errormessage, useragent, \
@@ -102,11 +103,6 @@ impl Modifiers {
     }
 }
 
-/// SQL text for a string literal.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// A Sigma pattern as a SQL `LIKE` pattern (escape `\`).
 fn like_pattern(pieces: &[Glob]) -> String {
     let mut out = String::new();
@@ -131,8 +127,8 @@ fn like_pattern(pieces: &[Glob]) -> String {
 fn json_match(column: &str, path: &str, op: &str, value: &str) -> String {
     format!(
         "json_match({column}, {}, '{op}', {})",
-        quote(path),
-        quote(value)
+        literal(path),
+        literal(value)
     )
 }
 
@@ -233,7 +229,7 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
         regex::Regex::new(&pattern)
             .map_err(|err| format!("`{spec}`: bad regular expression: {err}"))?;
         return Ok(match target {
-            Target::Text(c) => format!("regexp_like({c}, {})", quote(&pattern)),
+            Target::Text(c) => format!("regexp_like({c}, {})", literal(&pattern)),
             Target::Payload { column, path } => json_match(column, path, "regex", &pattern),
             _ => return Err(format!("`{spec}`: re applies to text fields")),
         });
@@ -243,7 +239,7 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
             return Err(format!("`{spec}`: `{text}` is not a CIDR network"));
         }
         return Ok(match target {
-            Target::Text(c) => format!("coalesce(ip_in_cidr({c}, {}), false)", quote(&text)),
+            Target::Text(c) => format!("coalesce(ip_in_cidr({c}, {}), false)", literal(&text)),
             Target::Payload { column, path } => json_match(column, path, "cidr", &text),
             _ => return Err(format!("`{spec}`: cidr applies to text fields")),
         });
@@ -306,19 +302,19 @@ fn one_value(spec: &str, target: &Target, m: &Modifiers, value: &Value) -> Resul
                 let pieces = glob(&pattern);
                 let wild = pieces.iter().any(|p| !matches!(p, Glob::Text(_)));
                 if m.cased && !wild {
-                    let literal: String = pieces
+                    let text: String = pieces
                         .iter()
                         .map(|p| match p {
                             Glob::Text(t) => t.as_str(),
                             _ => "",
                         })
                         .collect();
-                    format!("{c} = {}", quote(&literal))
+                    format!("{c} = {}", literal(&text))
                 } else {
                     // ILIKE, not lower(column): Arrow compares without case in place (an ASCII
                     // fast path), where lower() copies every value of the column first.
                     let op = if m.cased { "LIKE" } else { "ILIKE" };
-                    format!("{c} {op} {} ESCAPE '\\'", quote(&like_pattern(&pieces)))
+                    format!("{c} {op} {} ESCAPE '\\'", literal(&like_pattern(&pieces)))
                 }
             }
             _ => unreachable!("handled above"),
@@ -375,7 +371,7 @@ fn keyword(name: &str, value: &Yaml) -> Result<String, String> {
     let like = like_pattern(&glob(&format!("*{text}*")));
     Ok(format!(
         "concat_ws(' ', {KEYWORD_COLUMNS}) ILIKE {} ESCAPE '\\'",
-        quote(&like)
+        literal(&like)
     ))
 }
 

@@ -319,7 +319,7 @@ pub fn value_sql(field: &str) -> Result<String, String> {
         Target::Text(column) => column,
         Target::Bool(column) | Target::Time(column) => format!("CAST({column} AS VARCHAR)"),
         Target::Payload { column, path } => {
-            format!("json_find({column}, '{}')", path.replace('\'', "''"))
+            format!("json_find({column}, {})", crate::sql::literal(&path))
         }
     })
 }

@@ -17,6 +17,7 @@ use super::correlation::{Occurrence, Step, Tracker};
 use super::{Matched, Rule, Suppression};
 use crate::error::Result;
 use crate::record::time::day_of;
+use crate::sql::literals;
 
 /// Matched event ids and source files kept per hit.
 pub const KEPT: usize = 100;
@@ -134,14 +135,6 @@ pub struct Plan<'a> {
     filter: String,
 }
 
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("'{}'", n.replace('\'', "''")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl<'a> Plan<'a> {
     /// The plan for `rules`; `present` are the event names in the scanned events, when known
     /// (the exact names the rules' required names match, without case).
@@ -213,12 +206,12 @@ impl<'a> Plan<'a> {
                         Some(found) if found.is_empty() => None,
                         Some(found) => {
                             names.extend(found.iter().copied());
-                            Some(format!("eventname IN ({})", quoted(&found)))
+                            Some(format!("eventname IN ({})", literals(found)))
                         }
                         None => {
-                            let lower: Vec<&str> = wanted.iter().map(String::as_str).collect();
-                            unnamed.push(format!("lower(eventname) IN ({})", quoted(&lower)));
-                            Some(format!("lower(eventname) IN ({})", quoted(&lower)))
+                            let guard = format!("lower(eventname) IN ({})", literals(wanted));
+                            unnamed.push(guard.clone());
+                            Some(guard)
                         }
                     };
                     match guard {
@@ -245,10 +238,7 @@ impl<'a> Plan<'a> {
         }
         let mut candidates = unnamed;
         if !names.is_empty() {
-            candidates.push(format!(
-                "eventname IN ({})",
-                quoted(&names.into_iter().collect::<Vec<_>>())
-            ));
+            candidates.push(format!("eventname IN ({})", literals(names)));
         }
         let filter = if candidates.is_empty() {
             "false".to_string()
@@ -424,7 +414,7 @@ impl<'p> Collector<'p> {
     /// before it are judged (`i64::MAX`: everything is in).
     pub fn end_day(&mut self, cutoff_ms: i64) {
         for (key, mut events) in std::mem::take(&mut self.pending) {
-            events.sort_by_key(|(o, seen)| (o.ms, o.member, seen.id.clone()));
+            events.sort_by(|(a, x), (b, y)| (a.ms, a.member, &x.id).cmp(&(b.ms, b.member, &y.id)));
             let (tracker, _) = self.trackers.entry(key).or_default();
             for (occurrence, seen) in events {
                 tracker.push(occurrence, seen);

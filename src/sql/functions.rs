@@ -649,32 +649,38 @@ fn values_in(text: &str, path: &[&str]) -> Option<Vec<serde_json::Value>> {
     Some(found.into_iter().cloned().collect())
 }
 
-fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
-    let scalar = |i: usize| match &args[i] {
+/// A constant text argument of a JSON function (its path, op or value).
+fn constant(args: &[ColumnarValue], i: usize, function: &str) -> Result<String> {
+    match &args[i] {
         ColumnarValue::Scalar(
             ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)),
         ) => Ok(text.clone()),
-        _ => Err(DataFusionError::Execution(
-            "json_match: path, op and value must be constants".into(),
-        )),
-    };
-    let (path, op, value) = (scalar(1)?, scalar(2)?, scalar(3)?);
-    let test = JsonTest::parse(&op, &value)?;
+        _ => Err(DataFusionError::Execution(format!(
+            "{function}: every argument after the JSON must be a constant"
+        ))),
+    }
+}
+
+/// Applies `f` to the values at `path` of each JSON text of the first argument (`None` for a
+/// null or invalid text), and returns the results in the argument's shape.
+fn map_json_paths<T, A>(
+    args: &[ColumnarValue],
+    path: &str,
+    f: impl Fn(Option<Vec<serde_json::Value>>) -> Option<T>,
+) -> Result<ColumnarValue>
+where
+    A: Array + FromIterator<Option<T>> + 'static,
+{
     let path: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
     let rows = match &args[0] {
         ColumnarValue::Array(array) => array.len(),
         ColumnarValue::Scalar(_) => 1,
     };
-    let texts = args[0].to_array(rows)?;
-    let texts = cast(&texts, &DataType::Utf8View)?;
-    let out: BooleanArray = texts
+    let texts = cast(&args[0].to_array(rows)?, &DataType::Utf8View)?;
+    let out: A = texts
         .as_string_view()
         .iter()
-        .map(|text| {
-            let found = text.and_then(|t| values_in(t, &path)).unwrap_or_default();
-            let found: Vec<&serde_json::Value> = found.iter().collect();
-            Some(test.passes(&found, !found.is_empty()))
-        })
+        .map(|text| f(text.and_then(|t| values_in(t, &path))))
         .collect();
     Ok(match &args[0] {
         ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
@@ -682,39 +688,26 @@ fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     })
 }
 
+fn json_match_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let path = constant(args, 1, "json_match")?;
+    let test = JsonTest::parse(
+        &constant(args, 2, "json_match")?,
+        &constant(args, 3, "json_match")?,
+    )?;
+    map_json_paths::<_, BooleanArray>(args, &path, |found| {
+        let found = found.unwrap_or_default();
+        let found: Vec<&serde_json::Value> = found.iter().collect();
+        Some(test.passes(&found, !found.is_empty()))
+    })
+}
+
 fn json_find_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
-    let path = match &args[1] {
-        ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)),
-        ) => text.clone(),
-        _ => {
-            return Err(DataFusionError::Execution(
-                "json_find: the path must be a constant".into(),
-            ));
-        }
-    };
-    let path: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
-    let rows = match &args[0] {
-        ColumnarValue::Array(array) => array.len(),
-        ColumnarValue::Scalar(_) => 1,
-    };
-    let texts = cast(&args[0].to_array(rows)?, &DataType::Utf8View)?;
-    let out: StringArray = texts
-        .as_string_view()
-        .iter()
-        .map(|text| {
-            values_in(text?, &path)?
-                .into_iter()
-                .find(|v| !v.is_null())
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                })
+    let path = constant(args, 1, "json_find")?;
+    map_json_paths::<_, StringArray>(args, &path, |found| {
+        found?.into_iter().find(|v| !v.is_null()).map(|v| match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
         })
-        .collect();
-    Ok(match &args[0] {
-        ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
-        ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
     })
 }
 

@@ -166,6 +166,20 @@ pub async fn open_session(
     Ok(ctx)
 }
 
+/// A SQL string literal of `text` (quotes doubled).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// SQL string literals, comma-separated: the inside of an `IN (...)` list.
+pub fn literals<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> String {
+    texts
+        .into_iter()
+        .map(|t| literal(t.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `eventtime` in `[from_ms, to_ms)`, with the `event_date` filter that prunes partitions.
 pub fn time_range(from_ms: i64, to_ms: i64) -> String {
     use crate::record::time::{day_of, format_day, format_time};

@@ -573,25 +573,8 @@ fn every_canned_query_returns_its_known_rows() {
 fn the_rules_find_what_the_detection_queries_they_replaced_found() {
     let (_dir, root) = temp_dir();
     let lake = build_lake(&root);
-    let output = trailq(&[
-        "detect",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--since",
-        "2024-03-05",
-        "--until",
-        "2024-03-06",
-        "--detectors",
-        "rule",
-        // The scenario is twelve minutes long: judge all of it.
-        "--watermark-lag",
-        "0",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // The scenario is twelve minutes long: judge all of it.
+    detect_rules(&lake, "2024-03-05", "2024-03-06", &["--watermark-lag", "0"]);
     let matched = |rule: &str| -> Vec<Value> {
         let sql = format!(
             "SELECT e.eventname FROM events e JOIN \

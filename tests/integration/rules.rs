@@ -156,30 +156,7 @@ fn detect_runs_the_rules_and_groups_their_matches() {
     let lake = root.join("lake");
     assert_eq!(ingest(&logs, &lake, &[]).0, 0);
     let lake_arg = lake.to_str().unwrap();
-    let detect = |extra: &[&str]| {
-        let mut args = vec![
-            "detect",
-            "--lake",
-            lake_arg,
-            "--since",
-            "2024-03-05",
-            "--until",
-            "2024-03-06",
-            "--detectors",
-            "rule",
-        ];
-        args.extend_from_slice(extra);
-        let output = trailq(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let detect = |extra: &[&str]| detect_rules(&lake, "2024-03-05", "2024-03-06", extra);
     let (stdout, _) = detect(&["--backtest"]);
     assert!(stdout.contains("2024-03-05   rule"), "{stdout}");
     assert!(
@@ -297,24 +274,7 @@ fn every_stratus_technique_is_flagged_by_a_rule() {
     let lake = root.join("lake");
     let (code, _, stderr) = ingest(&samples.join("AWSLogs"), &lake, &[]);
     assert_eq!(code, 0, "{stderr}");
-    let output = trailq(&[
-        "detect",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--since",
-        "2024-07-01",
-        "--until",
-        "2025-01-01",
-        "--detectors",
-        "rule",
-        "--watermark-lag",
-        "0",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    detect_rules(&lake, "2024-07-01", "2025-01-01", &["--watermark-lag", "0"]);
     let flagged: std::collections::BTreeSet<String> = query(
         &lake,
         "SELECT DISTINCT recipientaccountid FROM findings WHERE detector = 'rule'",
@@ -412,26 +372,14 @@ fn a_correlation_fires_across_midnight_once_and_not_on_slow_failures() {
     }
     let lake = root.join("lake");
     assert_eq!(ingest(&logs, &lake, &[]).0, 0);
+    let rules_arg = rules.to_str().unwrap();
     let detect = || {
-        let output = trailq(&[
-            "detect",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--since",
+        detect_rules(
+            &lake,
             "2024-03-05",
-            "--until",
             "2024-03-07",
-            "--detectors",
-            "rule",
-            "--no-built-in-rules",
-            "--rules",
-            rules.to_str().unwrap(),
-        ]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            &["--no-built-in-rules", "--rules", rules_arg],
+        )
     };
     detect();
     let sql = "SELECT ruleid, eventids, matchcount, insighttype, eventid, reason FROM findings";

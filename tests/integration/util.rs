@@ -73,6 +73,33 @@ pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
     ])
 }
 
+/// Runs `trailq detect --detectors rule` over `[since, until)` of `lake`, with `extra` flags,
+/// asserts success, and returns its stdout and stderr.
+pub fn detect_rules(lake: &Path, since: &str, until: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "detect",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--since",
+        since,
+        "--until",
+        until,
+        "--detectors",
+        "rule",
+    ];
+    args.extend_from_slice(extra);
+    let output = trailq(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A temporary directory with a canonical path (lineage records canonical paths).
 pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
