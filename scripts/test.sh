@@ -14,14 +14,17 @@ if ! command -v cargo >/dev/null; then
 fi
 
 # The S3 tests run the binary against a real S3-compatible server on loopback: moto, from PyPI,
-# in a virtual environment beside the build cache.
+# in a virtual environment beside the build cache. The Delta tests read the lake with other
+# engines' own readers from the same environment: delta-rs's Python package and polars.
 VENV="${TRAILQ_TEST_VENV:-$HOME/.cache/trailq-test-venv}"
-MOTO_VERSION="5.2.1"
-if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    echo "scripts/test.sh: installing moto[server]==$MOTO_VERSION into $VENV" >&2
+PACKAGES=("moto[server]==5.2.1" "deltalake==1.6.6" "polars==2.1.0" "pyarrow==26.0.1")
+CHECK="import importlib.metadata as m, sys; sys.exit(any(m.version(p.split('[')[0].split('==')[0]) != p.split('==')[1] for p in sys.argv[1:]))"
+if ! "$VENV/bin/python" -c "$CHECK" "${PACKAGES[@]}" 2>/dev/null; then
+    echo "scripts/test.sh: installing ${PACKAGES[*]} into $VENV" >&2
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 fi
+export TRAILQ_TEST_PYTHON="$VENV/bin/python"
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 MOTO_LOG="$(mktemp)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &

@@ -260,7 +260,7 @@ fn rewrite(
         let batches: Vec<RecordBatch> = batches.into_iter().flatten().collect();
         let window_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let path = format!("{}/part-{txid}-c{n:04}.parquet", partition.dir);
-        let bytes = write_sorted(
+        let file = write_sorted(
             &lake.staging_dir(txid).join(&path),
             &batches,
             &vec![true; window_rows],
@@ -268,8 +268,9 @@ fn rewrite(
         outputs.push(OutputEntry {
             path,
             rows: window_rows as u64,
-            bytes,
+            bytes: file.bytes,
             layout: Some(LAYOUT.to_string()),
+            stats: Some(file.stats),
         });
     }
     if lake.remote().is_some() {

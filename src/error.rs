@@ -1,7 +1,7 @@
 //! The one error type of trailq. Each variant names the object it concerns and, where the user
 //! can act, says what to do next. The variants say who must act: the user who typed the command
 //! (`Usage`), whoever runs the machine or the network (`Io`, `Resources`, `S3`, `Network`), the
-//! lake's keeper (`NoLake`, `Locked`, `Manifest`, `LakeData`, `Conflict`), the query's author
+//! lake's keeper (`NoLake`, `Locked`, `Manifest`, `Delta`, `LakeData`, `Conflict`), the query's author
 //! (`Query`, `DataFusion`), or trailq's developers (`Internal`, `Arrow`: bugs).
 
 use std::path::{Path, PathBuf};
@@ -44,6 +44,16 @@ pub enum Error {
     /// Two writers raced for the same commit.
     #[error("commit conflict: {0}; another writer committed to this lake, run again")]
     Conflict(String),
+    /// A table's Delta log cannot be read or written.
+    #[error(
+        "the Delta log of {table}: {message}; the lake's manifest is intact, and the next run brings the Delta log up to it"
+    )]
+    Delta {
+        /// The table (`<lake>/<table>`).
+        table: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Writing or reading Parquet failed.
     #[error("{}: {source}", path.display())]
     Parquet {

@@ -137,7 +137,7 @@ pub fn write(
         removed.extend(old_files);
         if merged.num_rows() > 0 {
             let path = format!("{dir}/part-{txid}.parquet");
-            let bytes = write_batches(
+            let written = write_batches(
                 &staging.join(&path),
                 &findings_schema(),
                 vec![merged.clone()],
@@ -145,8 +145,9 @@ pub fn write(
             outputs.push(OutputEntry {
                 path,
                 rows: merged.num_rows() as u64,
-                bytes,
+                bytes: written.bytes,
                 layout: None,
+                stats: Some(written.stats),
             });
         }
     }

@@ -110,11 +110,12 @@ pub fn stage_rejects(
         ],
     )?;
     let path = format!("{}/part-{txid}.parquet", Table::Rejects);
-    let bytes = write_batches(&lake.staging_dir(txid).join(&path), &schema, vec![batch])?;
+    let written = write_batches(&lake.staging_dir(txid).join(&path), &schema, vec![batch])?;
     Ok(Some(OutputEntry {
         path,
         rows: rows as u64,
-        bytes,
+        bytes: written.bytes,
         layout: None,
+        stats: Some(written.stats),
     }))
 }

@@ -242,12 +242,13 @@ impl Shared<'_> {
             Lake::partition_dir(taken.partition.table, taken.partition.day),
             self.txid,
         );
-        let bytes = write_sorted(&self.staging.join(&path), &taken.batches, &keep)?;
+        let written = write_sorted(&self.staging.join(&path), &taken.batches, &keep)?;
         Ok(Some(OutputEntry {
             path,
             rows,
-            bytes,
+            bytes: written.bytes,
             layout: Some(LAYOUT.to_string()),
+            stats: Some(written.stats),
         }))
     }
 }

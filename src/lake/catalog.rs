@@ -38,6 +38,16 @@ impl Table {
         }
     }
 
+    /// What its rows are, in a line (the Delta table's description).
+    pub fn description(self) -> &'static str {
+        match self {
+            Table::Events => "Every CloudTrail event, lossless, one row per eventID (trailq)",
+            Table::Insights => "CloudTrail Insights records as AWS delivered them (trailq)",
+            Table::Findings => "What trailq detect found, as Insights-shaped records (trailq)",
+            Table::Rejects => "Inputs and records trailq could not place in events (trailq)",
+        }
+    }
+
     /// The table named `name`.
     pub fn named(name: &str) -> Option<Table> {
         Table::ALL.into_iter().find(|table| table.name() == name)

@@ -5,12 +5,14 @@
 //!    `_trailq/log/<seq>.json` name. The link fails if that name exists, so two writers can
 //!    never both commit the same sequence number. **This is the commit point.**
 //! 3. Each staged file is renamed to its place under the table directory (an atomic rename on
-//!    one file system), the files the transaction replaces (`removed`) are deleted, then the
-//!    staging directory is removed.
+//!    one file system), each table's Delta log is brought up to the manifest (`delta.rs`), the
+//!    files the transaction replaces (`removed`) are deleted, then the staging directory is
+//!    removed.
 //!
 //! A crash before 2 leaves only staging files, which the next run deletes: their sources are not
 //! in the manifest, so they are read again. A crash during 3 leaves some files published and
-//! some staged; the next run's [`recover`] finishes the renames before it reads anything.
+//! some staged; the next run's [`recover`] finishes the renames and the Delta commits before it
+//! reads anything. Other engines read the Delta logs, which change in one step per table.
 //! Readers never see a partial file (renames are atomic) nor an event twice (every file of a
 //! transaction holds distinct events, and no source is committed twice).
 
@@ -20,7 +22,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::manifest::{LOG_DIR, log_file_name};
-use super::{ABANDONED_AFTER, Lake, Manifest, Remote, RemoteObject, Transaction, sync_dir};
+use super::{ABANDONED_AFTER, Lake, Manifest, Remote, RemoteObject, Transaction, delta, sync_dir};
 use crate::error::{Error, Result};
 use crate::failpoint;
 
@@ -54,13 +56,15 @@ pub fn commit(lake: &Lake, manifest: &mut Manifest, mut transaction: Transaction
     sync_dir(&log_dir)?;
     fs::remove_file(&temp).map_err(|err| Error::io(&temp, err))?;
     failpoint("after-commit");
-    publish(lake, &transaction)?;
+    let txid = transaction.txid.clone();
     manifest.push(transaction);
-    Ok(())
+    let transaction = manifest.transaction(&txid).expect("just pushed");
+    publish(lake, manifest, transaction)
 }
 
-/// Moves a committed transaction's staged files into place; files already moved are skipped.
-fn publish(lake: &Lake, transaction: &Transaction) -> Result<()> {
+/// Moves a committed transaction's staged files into place (files already moved are skipped),
+/// brings the tables' Delta logs up to the manifest, then deletes the files it replaces.
+fn publish(lake: &Lake, manifest: &Manifest, transaction: &Transaction) -> Result<()> {
     let staging = lake.staging_dir(&transaction.txid);
     let mut dirs = Vec::new();
     for (i, output) in transaction.outputs.iter().enumerate() {
@@ -77,6 +81,7 @@ fn publish(lake: &Lake, transaction: &Transaction) -> Result<()> {
             failpoint("mid-publish");
         }
     }
+    delta::sync(lake, manifest)?;
     for removed in &transaction.removed {
         let path = lake.root().join(removed);
         match fs::remove_file(&path) {
@@ -120,8 +125,9 @@ fn commit_remote(
     manifest: &mut Manifest,
     mut transaction: Transaction,
 ) -> Result<()> {
-    let local = lake.staging_dir(&transaction.txid);
-    let staging = remote_staging(&transaction.txid);
+    let txid = transaction.txid.clone();
+    let local = lake.staging_dir(&txid);
+    let staging = remote_staging(&txid);
     let uploads: Vec<(std::path::PathBuf, String)> = transaction
         .outputs
         .iter()
@@ -161,12 +167,12 @@ fn commit_remote(
         );
     }
     failpoint("after-commit");
-    publish_remote(remote, &transaction)?;
-    remove_dir(&local)?;
     if manifest.transaction(&transaction.txid).is_none() {
         manifest.push(transaction);
     }
-    Ok(())
+    let transaction = manifest.transaction(&txid).expect("committed");
+    publish_remote(lake, remote, manifest, transaction)?;
+    remove_dir(&local)
 }
 
 /// Why `transaction` cannot follow the transactions committed since `first_seq`: another
@@ -188,11 +194,17 @@ fn conflict(transaction: &Transaction, log: &[Transaction], first_seq: u64) -> O
     })
 }
 
-/// Copies a committed transaction's staged objects into place, deletes the files it replaces,
-/// then its staged objects. Every step can run again: while any staged object is left, a
-/// crashed publish is finished by the next run's recovery. Readers (`sql::committed`) never
-/// see a replaced file without all of its replacements.
-fn publish_remote(remote: &Remote, transaction: &Transaction) -> Result<()> {
+/// Copies a committed transaction's staged objects into place, brings the tables' Delta logs
+/// up to the manifest, deletes the files it replaces, then its staged objects. Every step can
+/// run again: while any staged object is left, a crashed publish is finished by the next run's
+/// recovery. Readers (`sql::committed`, and other engines through the Delta log) never see a
+/// replaced file without all of its replacements.
+fn publish_remote(
+    lake: &Lake,
+    remote: &Remote,
+    manifest: &Manifest,
+    transaction: &Transaction,
+) -> Result<()> {
     let staging = remote_staging(&transaction.txid);
     let copies: Vec<(String, String)> = transaction
         .outputs
@@ -204,6 +216,7 @@ fn publish_remote(remote: &Remote, transaction: &Transaction) -> Result<()> {
         failpoint("mid-publish");
         remote.copy_all(rest)?;
     }
+    delta::sync(lake, manifest)?;
     remote.delete_all(&transaction.removed)?;
     let staged: Vec<String> = copies.into_iter().map(|(from, _)| from).collect();
     remote.delete_all(&staged)
@@ -211,7 +224,7 @@ fn publish_remote(remote: &Remote, transaction: &Transaction) -> Result<()> {
 
 /// [`recover`] for a remote lake. Staged objects of an uncommitted transaction are deleted only
 /// once abandoned: a younger one may belong to a writer still running (another shard).
-fn recover_remote(remote: &Remote, manifest: &Manifest) -> Result<(usize, usize)> {
+fn recover_remote(lake: &Lake, remote: &Remote, manifest: &Manifest) -> Result<(usize, usize)> {
     let mut by_txid: std::collections::BTreeMap<String, Vec<RemoteObject>> = Default::default();
     for object in remote.list(&format!("{STAGING_DIR}/"))? {
         let txid = object.path[STAGING_DIR.len() + 1..]
@@ -225,7 +238,7 @@ fn recover_remote(remote: &Remote, manifest: &Manifest) -> Result<(usize, usize)
     for (txid, objects) in by_txid {
         if let Some(transaction) = manifest.transaction(&txid) {
             log::warn!("finishing the publish of transaction {txid}, interrupted by a crash");
-            publish_remote(remote, transaction)?;
+            publish_remote(lake, remote, manifest, transaction)?;
             finished += 1;
         } else if objects.iter().all(|object| object.age >= ABANDONED_AFTER) {
             log::warn!("discarding uncommitted objects of transaction {txid}, left by a crash");
@@ -236,14 +249,16 @@ fn recover_remote(remote: &Remote, manifest: &Manifest) -> Result<(usize, usize)
             log::debug!("leaving staged objects of {txid}: another writer may still be running");
         }
     }
+    delta::sync(lake, manifest)?;
     Ok((finished, discarded))
 }
 
-/// Finishes what a crashed run left: publishes committed transactions' remaining staged files
-/// and deletes the staging files of transactions that never committed. Returns how many of each.
+/// Finishes what a crashed run left: publishes committed transactions' remaining staged files,
+/// deletes the staging files of transactions that never committed, and brings the tables'
+/// Delta logs up to the manifest. Returns how many transactions were finished and discarded.
 pub fn recover(lake: &Lake, manifest: &Manifest) -> Result<(usize, usize)> {
     if let Some(remote) = lake.remote() {
-        return recover_remote(remote, manifest);
+        return recover_remote(lake, remote, manifest);
     }
     let staging_root = lake.root().join("_trailq/staging");
     let mut finished = 0;
@@ -255,7 +270,7 @@ pub fn recover(lake: &Lake, manifest: &Manifest) -> Result<(usize, usize)> {
         match manifest.transaction(&txid) {
             Some(transaction) => {
                 log::warn!("finishing the publish of transaction {txid}, interrupted by a crash");
-                publish(lake, transaction)?;
+                publish(lake, manifest, transaction)?;
                 finished += 1;
             }
             None => {
@@ -273,5 +288,6 @@ pub fn recover(lake: &Lake, manifest: &Manifest) -> Result<(usize, usize)> {
             fs::remove_file(&path).map_err(|err| Error::io(&path, err))?;
         }
     }
+    delta::sync(lake, manifest)?;
     Ok((finished, discarded))
 }

@@ -55,6 +55,10 @@ pub struct OutputEntry {
     /// before layouts were named, which `trailq compact` rewrites.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<String>,
+    /// The file's statistics as its Delta `add` action carries them (`lake::delta`); none for
+    /// files written before tables were Delta tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
 }
 
 /// A committed transaction: one entry of the log.

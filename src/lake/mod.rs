@@ -15,6 +15,7 @@
 
 mod catalog;
 mod commit;
+pub mod delta;
 mod manifest;
 mod remote;
 
@@ -219,7 +220,7 @@ impl Lake {
                 .list(&format!("{relative_dir}/"))?
                 .into_iter()
                 .map(|object| object.path)
-                .filter(|path| path.ends_with(".parquet"))
+                .filter(|path| path.ends_with(".parquet") && !path.contains("/_delta_log/"))
                 .collect());
         }
         let dir = self.root.join(relative_dir);

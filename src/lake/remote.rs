@@ -91,6 +91,16 @@ impl Remote {
         &self.url
     }
 
+    /// The store, rooted at the bucket.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// The runtime its requests run on.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     fn path(&self, relative: &str) -> StorePath {
         StorePath::from(format!("{}{relative}", self.url.prefix))
     }

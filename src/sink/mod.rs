@@ -4,4 +4,4 @@ mod buffers;
 mod parquet_file;
 
 pub use buffers::{Partition, PartitionBuffers, TakenPartition};
-pub use parquet_file::{LAYOUT, parquet_writer, write_batches, write_sorted};
+pub use parquet_file::{LAYOUT, WrittenFile, parquet_writer, write_batches, write_sorted};

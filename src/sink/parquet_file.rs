@@ -58,9 +58,9 @@ fn writer_properties(layout: Option<&str>, group_rows: usize) -> WriterPropertie
 type Row = (i64, u32, u32);
 
 /// Writes the kept rows of `batches` (events schema, or the file schema `events_file_schema`
-/// that it is written with) to `path` in the layout above, and returns the file's size. Rows
-/// with equal keys keep their input order.
-pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Result<u64> {
+/// that it is written with) to `path` in the layout above. Rows with equal keys keep their
+/// input order.
+pub fn write_sorted(path: &Path, batches: &[RecordBatch], keep: &[bool]) -> Result<WrittenFile> {
     write_laid_out(path, batches, keep, ROW_GROUP_ROWS)
 }
 
@@ -69,7 +69,7 @@ fn write_laid_out(
     batches: &[RecordBatch],
     keep: &[bool],
     group_rows: usize,
-) -> Result<u64> {
+) -> Result<WrittenFile> {
     let file_schema = events_file_schema();
     let mut order: Vec<Row> = Vec::with_capacity(keep.len());
     let mut row_number = 0;
@@ -161,8 +161,22 @@ pub fn parquet_writer<W: std::io::Write + Send>(
     )
 }
 
+/// A Parquet file just written: its size, and its statistics as a Delta `add` action carries
+/// them.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Delta statistics (`lake::delta::file_stats`).
+    pub stats: String,
+}
+
 /// Writes batches as they are, one row group (used for the small rejects table).
-pub fn write_batches(path: &Path, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<u64> {
+pub fn write_batches(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<WrittenFile> {
     let rows = batches
         .iter()
         .map(RecordBatch::num_rows)
@@ -185,7 +199,7 @@ fn write_file<G, B>(
     layout: Option<&str>,
     group_rows: usize,
     row_groups: G,
-) -> Result<u64>
+) -> Result<WrittenFile>
 where
     G: Iterator<Item = B>,
     B: Iterator<Item = Result<RecordBatch>>,
@@ -198,7 +212,7 @@ where
     // ArrowWriter sets up the file (schema, the embedded Arrow schema, properties); the row
     // groups are then encoded column by column in parallel.
     let (mut writer, factory) = ArrowWriter::try_new(
-        file,
+        &file,
         schema.clone(),
         Some(writer_properties(layout, group_rows)),
     )
@@ -229,10 +243,13 @@ where
         }
         group.close().map_err(parquet)?;
     }
-    let file = writer.into_inner().map_err(parquet)?;
+    let metadata = writer.close().map_err(parquet)?;
     file.sync_all().map_err(|err| Error::io(path, err))?;
     let bytes = file.metadata().map_err(|err| Error::io(path, err))?.len();
-    Ok(bytes)
+    Ok(WrittenFile {
+        bytes,
+        stats: crate::lake::delta::file_stats(&metadata),
+    })
 }
 
 #[cfg(test)]

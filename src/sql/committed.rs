@@ -1,5 +1,6 @@
 //! Queries read committed files only, as of one transaction: the store DataFusion lists the
-//! lake through hides every data file the manifest does not have live.
+//! lake through hides every data file the manifest does not have live, and the tables' Delta
+//! logs (`_delta_log/`, for other engines).
 //!
 //! Publishing a transaction is not atomic on disk: files are moved into place one by one, and
 //! the files it replaces (compaction, a re-run of detect) are deleted after. A listing taken in
@@ -85,7 +86,8 @@ impl Shared {
     fn data_file<'a>(&self, location: &'a str) -> Option<&'a str> {
         let relative = location.strip_prefix(&self.root)?;
         let table = relative.split('/').next()?;
-        (relative.ends_with(".parquet") && Table::named(table).is_some()).then_some(relative)
+        let data = relative.ends_with(".parquet") && !relative.contains("/_delta_log/");
+        (data && Table::named(table).is_some()).then_some(relative)
     }
 
     /// The scope of a listing of `prefix`, when it is inside the lake.
@@ -177,8 +179,11 @@ impl Shared {
         Ok(listed
             .into_iter()
             .filter(|meta| {
-                self.data_file(meta.location.as_ref())
-                    .is_none_or(|path| shown.contains(path))
+                let location = meta.location.as_ref();
+                !location.contains("/_delta_log/")
+                    && self
+                        .data_file(location)
+                        .is_none_or(|path| shown.contains(path))
             })
             .collect())
     }
@@ -334,6 +339,7 @@ mod tests {
                     rows: 1,
                     bytes: 1,
                     layout: None,
+                    stats: None,
                 })
                 .collect(),
             removed: removed.iter().map(|p| p.to_string()).collect(),

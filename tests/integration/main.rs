@@ -5,6 +5,7 @@ mod bad_input;
 mod canned;
 mod compact;
 mod crash;
+mod delta;
 mod detect;
 mod fault_proxy;
 mod grouping;

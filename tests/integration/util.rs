@@ -170,6 +170,7 @@ pub fn read_table(lake: &Path, table: &str) -> Vec<RecordBatch> {
     files_below(&lake.join(table))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter(|p| !p.to_string_lossy().contains("/_delta_log/"))
         .flat_map(|path| {
             let file = File::open(&path).unwrap();
             ParquetRecordBatchReaderBuilder::try_new(file)
@@ -336,6 +337,7 @@ pub fn published_files(lake: &Path) -> Vec<(PathBuf, u64)> {
     files_below(lake)
         .into_iter()
         .filter(|p| !p.to_string_lossy().contains("/_trailq/"))
+        .filter(|p| !p.to_string_lossy().contains("/_delta_log/"))
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .map(|p| {
             let size = std::fs::metadata(&p).unwrap().len();
