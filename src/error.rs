@@ -46,7 +46,7 @@ pub enum Error {
     Conflict(String),
     /// A table's Delta log cannot be read or written.
     #[error(
-        "the Delta log of {table}: {message}; the lake's manifest is intact, and the next run brings the Delta log up to it"
+        "the Delta log of {table}: {message}; the lake's manifest is intact: a run of ingest, compact or migrate brings the Delta log up to it"
     )]
     Delta {
         /// The table (`<lake>/<table>`).

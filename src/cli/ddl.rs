@@ -1,4 +1,4 @@
-//! `trailq ddl`: table definitions of the lake for Athena, Trino or Spark.
+//! `trailq ddl`: the lake's Delta tables, defined for Athena, Spark, Trino or DuckDB.
 
 use clap::Args;
 
@@ -6,10 +6,11 @@ use super::{EXIT_OK, print_out};
 use trailq::error::Result;
 use trailq::sql::ddl::{Engine, ddl};
 
-/// Print CREATE TABLE statements that make the lake queryable by a distributed engine.
+/// Print the statements that make the lake's tables queryable by another engine.
 ///
-/// The lake is plain Hive-partitioned Parquet: point Athena (partition projection on
-/// event_date, so no partitions to load), Trino or Spark at it when one machine is not enough.
+/// Every table is a Delta Lake table: the engine reads its schema, partitioning and files from
+/// its Delta log, so it sees each commit whole, as trailq does (never a compaction's old and
+/// new files together), and can time travel too.
 #[derive(Debug, Args)]
 pub struct DdlArgs {
     /// Where the engine finds the lake: s3://bucket/prefix (or a path its workers can read).
@@ -18,10 +19,13 @@ pub struct DdlArgs {
     /// The engine.
     #[arg(long, value_enum, default_value = "athena")]
     engine: Engine,
+    /// The database (Glue) or schema the tables go in.
+    #[arg(long, default_value = "trailq")]
+    schema: String,
 }
 
 /// Prints the statements.
 pub fn run(args: DdlArgs) -> Result<u8> {
-    print_out(&ddl(args.engine, &args.lake))?;
+    print_out(&ddl(args.engine, &args.lake, &args.schema))?;
     Ok(EXIT_OK)
 }

@@ -6,21 +6,23 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 
-use super::flags::{LakeArgs, PeriodArgs, S3Access};
+use super::flags::{AsOfArgs, LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
 use trailq::detect::{self, Severity, Window, registry, store};
 use trailq::error::{Error, Result};
+use trailq::lake::delta::AsOf;
 use trailq::record::finding::FindingRow;
 use trailq::record::time::format_time;
 use trailq::rules::{RuleSet, RulesConfig};
-use trailq::sql::open_session;
+use trailq::sql::open_session_as_of;
 
 /// Find unusual activity: CloudTrail-Insights-style rate and error-rate detectors, and two more.
 ///
 /// Findings are Insights-shaped records (Start and End sharing a sharedEventID), written to the
 /// lake's `findings` table and summarized on stdout. Re-running a window replaces its findings
 /// (ids are stable). Minutes newer than the watermark (the newest event less --watermark-lag) are
-/// judged by a later run.
+/// judged by a later run. With --as-of or --as-of-version, the lake is judged as it was then,
+/// and the findings are printed, not written.
 ///
 /// --since (required) is the first minute to judge; --until the end (exclusive), by default the
 /// watermark.
@@ -30,6 +32,8 @@ pub struct DetectArgs {
     lake: LakeArgs,
     #[command(flatten)]
     period: PeriodArgs,
+    #[command(flatten)]
+    as_of: AsOfArgs,
     /// Only these detectors (comma-separated; see --list).
     #[arg(long, value_delimiter = ',')]
     detectors: Vec<String>,
@@ -144,9 +148,10 @@ pub fn run(args: DetectArgs) -> Result<u8> {
     let s3 = S3Access::new(&lake_args.s3, runtime.handle());
     let s3_config = s3.for_lake(&location);
     let started = Instant::now();
+    let as_of = args.as_of.as_of()?;
     let bar = super::progress::Bar::new(log::max_level() < log::LevelFilter::Info);
     let outcome = runtime.block_on(async {
-        let ctx = open_session(&location, s3_config).await?;
+        let ctx = open_session_as_of(&location, s3_config, as_of).await?;
         detect::run(&ctx, window, &selected, &rules, &config.suppressions, &bar).await
     })?;
     let span = outcome.span;
@@ -181,15 +186,20 @@ pub fn run(args: DetectArgs) -> Result<u8> {
         }
         log::info!("backtest: nothing written");
     } else {
-        let lake = s3.writable_lake(&location)?;
-        let written = store::write(&lake, &rows, &outcome.detectors, span)?;
-        log::info!(
-            "findings table: {} rows of this run written; {} rows the same detectors wrote before \
-             for insights starting in the judged span replaced (re-judged); {} other rows kept",
-            written.rows,
-            written.replaced,
-            written.kept
-        );
+        if as_of == AsOf::Latest {
+            let lake = s3.writable_lake(&location)?;
+            let written = store::write(&lake, &rows, &outcome.detectors, span)?;
+            log::info!(
+                "findings table: {} rows of this run written; {} rows the same detectors wrote \
+                 before for insights starting in the judged span replaced (re-judged); {} other \
+                 rows kept",
+                written.rows,
+                written.replaced,
+                written.kept
+            );
+        } else {
+            log::info!("an earlier state of the lake was judged: nothing written");
+        }
         let reported: Vec<FindingRow> = rows
             .iter()
             .filter(|r| r.suppressedby.is_none())

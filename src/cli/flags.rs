@@ -1,5 +1,5 @@
 //! The flags several commands share, each defined once: the lake (`--lake` and the S3 flags),
-//! and the period (`--since`, `--until`).
+//! the period (`--since`, `--until`), and the state read (`--as-of`, `--as-of-version`).
 
 use std::sync::OnceLock;
 
@@ -8,6 +8,7 @@ use clap::Args;
 use tokio::runtime::Handle;
 
 use trailq::error::{Error, Result};
+use trailq::lake::delta::AsOf;
 use trailq::lake::{Lake, LakeLocation, Remote};
 use trailq::record::time::day_of;
 use trailq::s3::{DEFAULT_MAX_ATTEMPTS, S3Config, S3Options};
@@ -71,6 +72,29 @@ fn when(value: Option<&str>, now: DateTime<Utc>) -> Result<Option<i64>> {
         .map(|v| parse_when(v, now))
         .transpose()
         .map_err(Error::Usage)
+}
+
+/// Which state of the lake a reading command sees (time travel through the Delta logs).
+#[derive(Debug, Clone, Args)]
+pub struct AsOfArgs {
+    /// Read the lake as it was then: each table's latest commit at or before it. A day
+    /// (2024-03-05), a time (2024-03-05T00:00:00Z), or an age (7d, 24h).
+    #[arg(long, value_name = "WHEN", conflicts_with = "as_of_version")]
+    pub as_of: Option<String>,
+    /// Read `events` at this version (`trailq history events` lists them), and the other
+    /// tables as they were when it was committed.
+    #[arg(long, value_name = "N")]
+    pub as_of_version: Option<u64>,
+}
+
+impl AsOfArgs {
+    /// The state these flags ask for.
+    pub fn as_of(&self) -> Result<AsOf> {
+        if let Some(version) = self.as_of_version {
+            return Ok(AsOf::EventsVersion(version));
+        }
+        Ok(when(self.as_of.as_deref(), Utc::now())?.map_or(AsOf::Latest, AsOf::Time))
+    }
 }
 
 /// How to reach S3. Credentials come from the standard AWS chain: environment, shared config

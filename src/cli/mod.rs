@@ -10,12 +10,15 @@ mod demo;
 mod detect;
 mod flags;
 mod generate;
+mod history;
 mod ingest;
+mod migrate;
 mod progress;
 mod query;
 mod report;
 mod rules;
 mod shell;
+mod vacuum;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -47,6 +50,9 @@ struct Cli {
 enum Command {
     Ingest(ingest::IngestArgs),
     Compact(compact::CompactArgs),
+    Vacuum(vacuum::VacuumArgs),
+    History(history::HistoryArgs),
+    Migrate(migrate::MigrateArgs),
     Generate(generate::GenerateArgs),
     Demo(demo::DemoArgs),
     Query(query::QueryArgs),
@@ -77,6 +83,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(args) => ingest::run(args),
         Command::Compact(args) => compact::run(args),
+        Command::Vacuum(args) => vacuum::run(args),
+        Command::History(args) => history::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(args),

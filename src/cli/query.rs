@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Args;
 
-use super::flags::{LakeArgs, S3Access};
+use super::flags::{AsOfArgs, LakeArgs, S3Access};
 use super::{EXIT_OK, peak_memory, print_out, query_runtime, rows_in};
 use datafusion::scalar::ScalarValue;
 use trailq::error::{Error, Result};
@@ -16,7 +16,7 @@ use trailq::sql::canned::{self, CannedQuery};
 use trailq::sql::functions::FUNCTIONS;
 use trailq::sql::output::{self, Format, OutputOptions};
 use trailq::sql::params::{bind, bind_text, parse_assignment};
-use trailq::sql::{event_range, execute_stream, open_session};
+use trailq::sql::{event_range, execute_stream, open_session_as_of};
 
 /// Run SQL over the lake: ad hoc, from a file, or a canned investigation by name.
 ///
@@ -30,6 +30,8 @@ pub struct QueryArgs {
     query: Option<String>,
     #[command(flatten)]
     lake: LakeArgs,
+    #[command(flatten)]
+    as_of: AsOfArgs,
     /// Read the SQL from a file (a header declares its parameters, as in queries/).
     #[arg(long, conflicts_with = "query")]
     file: Option<PathBuf>,
@@ -115,8 +117,9 @@ pub fn run(args: QueryArgs) -> Result<u8> {
     let s3_config = s3.for_lake(&lake);
     let started = Instant::now();
     let target = Target::new(args.output.as_deref());
+    let as_of = args.as_of.as_of()?;
     let written = runtime.block_on(async {
-        let ctx = open_session(&lake, s3_config).await?;
+        let ctx = open_session_as_of(&lake, s3_config, as_of).await?;
         let params = match &canned {
             Some(query) => bind(&query.params, &args.params, Utc::now())?,
             None => bind_text(&args.params),

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 
-use super::flags::{LakeArgs, PeriodArgs, S3Access};
+use super::flags::{AsOfArgs, LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, parse_severity, query_runtime};
 use trailq::detect::Severity;
 use trailq::error::{Error, Result};
 use trailq::report::{self, gather::ReportRequest};
-use trailq::sql::open_session;
+use trailq::sql::open_session_as_of;
 
 /// Write the report people read in the morning: headline counts against the previous period,
 /// the detectors' findings with charts, the canned detection queries, data health, and the top
@@ -26,6 +26,8 @@ pub struct ReportArgs {
     lake: LakeArgs,
     #[command(flatten)]
     period: PeriodArgs,
+    #[command(flatten)]
+    as_of: AsOfArgs,
     /// html (one self-contained file), md (for tickets and chat) or json (for a SIEM).
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     format: ReportFormat,
@@ -81,8 +83,9 @@ pub fn run(args: ReportArgs) -> Result<u8> {
     let lake = s3.existing_lake(&location)?;
     let s3_config = s3.for_lake(&location);
     let started = std::time::Instant::now();
+    let as_of = args.as_of.as_of()?;
     let report = runtime.block_on(async {
-        let ctx = open_session(&location, s3_config).await?;
+        let ctx = open_session_as_of(&location, s3_config, as_of).await?;
         report::gather(&ReportRequest {
             ctx: &ctx,
             lake: &lake,

@@ -8,11 +8,11 @@ use datafusion::prelude::SessionContext;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::flags::{LakeArgs, S3Access};
+use super::flags::{AsOfArgs, LakeArgs, S3Access};
 use super::{EXIT_OK, print_out, query_runtime, rows_in};
 use trailq::error::{Error, Result};
 use trailq::sql::output::{self, Format, OutputOptions};
-use trailq::sql::{execute_stream, open_session};
+use trailq::sql::{execute_stream, open_session_as_of, refresh};
 
 /// Rows a result shows in the shell.
 const SHOWN_ROWS: usize = 1000;
@@ -29,6 +29,8 @@ Statements end with `;` and may span lines.
 pub struct ShellArgs {
     #[command(flatten)]
     lake: LakeArgs,
+    #[command(flatten)]
+    as_of: AsOfArgs,
     /// Widest cell in table output, in characters.
     #[arg(long, default_value_t = 48)]
     max_width: usize,
@@ -39,7 +41,8 @@ pub fn run(args: ShellArgs) -> Result<u8> {
     let runtime = query_runtime()?;
     let location = args.lake.location()?;
     let s3 = S3Access::new(&args.lake.s3, runtime.handle());
-    let ctx = runtime.block_on(open_session(&location, s3.for_lake(&location)))?;
+    let as_of = args.as_of.as_of()?;
+    let ctx = runtime.block_on(open_session_as_of(&location, s3.for_lake(&location), as_of))?;
     let mut editor = DefaultEditor::new()
         .map_err(|err| Error::Resources(format!("cannot start the line editor: {err}")))?;
     let history = history_file();
@@ -127,6 +130,8 @@ fn run_sql(
         max_rows: SHOWN_ROWS,
     };
     let written = runtime.block_on(async {
+        // Each statement reads the lake as of its latest commit (unless --as-of pins it).
+        refresh(ctx).await?;
         let stream = execute_stream(ctx, sql, Default::default()).await?;
         output::write_stream(
             stream,

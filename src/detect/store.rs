@@ -112,7 +112,7 @@ pub fn write(
     let mut written = Written::default();
     for day in days {
         let dir = Lake::partition_dir(Table::Findings, day);
-        let old_files = lake.parquet_files(&dir)?;
+        let old_files = manifest.live_in(&dir);
         let mut parts = Vec::new();
         for file in &old_files {
             let reader = ParquetRecordBatchReaderBuilder::try_new(lake.open_file(file)?)

@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed};
 
 use crate::error::{Error, Result};
-use crate::lake::Lake;
+use crate::lake::{Lake, Manifest};
 use crate::record::schema::{SOURCE_FILE, SOURCE_INDEX};
 use crate::sink::Partition;
 
@@ -43,15 +43,18 @@ type LoadedKeys = Arc<OnceLock<Result<Keys, String>>>;
 /// The keys of every partition a run has touched, shared by its workers.
 pub struct Dedupe<'a> {
     lake: &'a Lake,
+    manifest: &'a Manifest,
     partitions: Mutex<HashMap<Partition, LoadedKeys>>,
     removed: AtomicU64,
 }
 
 impl<'a> Dedupe<'a> {
-    /// An empty set over `lake`; a partition's published keys are read when first needed.
-    pub fn new(lake: &'a Lake) -> Self {
+    /// An empty set over `lake`; a partition's keys are read from the files `manifest` has live
+    /// in it when first needed.
+    pub fn new(lake: &'a Lake, manifest: &'a Manifest) -> Self {
         Self {
             lake,
+            manifest,
             partitions: Mutex::new(HashMap::new()),
             removed: AtomicU64::new(0),
         }
@@ -68,7 +71,7 @@ impl<'a> Dedupe<'a> {
             .clone();
         // Loading happens outside the map lock, so partitions load in parallel.
         let loaded = cell.get_or_init(|| {
-            load_keys(self.lake, partition)
+            load_keys(self.lake, self.manifest, partition)
                 .map(Mutex::new)
                 .map_err(|err| err.to_string())
         });
@@ -88,11 +91,11 @@ impl<'a> Dedupe<'a> {
     }
 }
 
-/// Reads the keys of a partition's published files.
-fn load_keys(lake: &Lake, partition: Partition) -> Result<HashSet<u128>> {
+/// Reads the keys of a partition's live files.
+fn load_keys(lake: &Lake, manifest: &Manifest, partition: Partition) -> Result<HashSet<u128>> {
     let mut keys = HashSet::new();
     let dir = Lake::partition_dir(partition.table, partition.day);
-    for path in lake.parquet_files(&dir)? {
+    for path in manifest.live_in(&dir) {
         let file = lake.open_file(&path)?;
         let path = std::path::PathBuf::from(lake.display()).join(&path);
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)

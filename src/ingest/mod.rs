@@ -156,7 +156,7 @@ pub fn ingest(
     for chunk in transactions(&plan, options.commit_every) {
         source.prefetch(chunk);
         let (transaction, stats) =
-            pool.install(|| run_transaction(lake, source, chunk, options, progress))?;
+            pool.install(|| run_transaction(lake, &manifest, source, chunk, options, progress))?;
         summary.add(&transaction, &stats);
         commit(lake, &mut manifest, transaction)?;
     }
@@ -249,6 +249,7 @@ struct TransactionStats {
 
 fn run_transaction(
     lake: &Lake,
+    manifest: &Manifest,
     source: &dyn Source,
     objects: &[SourceObject],
     options: &IngestOptions,
@@ -263,7 +264,7 @@ fn run_transaction(
         staging: lake.staging_dir(&txid),
         limits: options.limits,
         budget_per_worker: (options.memory_budget / threads as u64).max(1 << 20) as usize,
-        dedupe: Dedupe::new(lake),
+        dedupe: Dedupe::new(lake, manifest),
         progress,
     };
     let next = AtomicUsize::new(0);

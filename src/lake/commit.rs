@@ -5,14 +5,15 @@
 //!    `_trailq/log/<seq>.json` name. The link fails if that name exists, so two writers can
 //!    never both commit the same sequence number. **This is the commit point.**
 //! 3. Each staged file is renamed to its place under the table directory (an atomic rename on
-//!    one file system), each table's Delta log is brought up to the manifest (`delta.rs`), the
-//!    files the transaction replaces (`removed`) are deleted, then the staging directory is
-//!    removed.
+//!    one file system), each table's Delta log is brought up to the manifest (`delta.rs`), then
+//!    the staging directory is removed. The files the transaction replaces (`removed`) stay for
+//!    time travel, until `trailq vacuum` deletes them.
 //!
 //! A crash before 2 leaves only staging files, which the next run deletes: their sources are not
 //! in the manifest, so they are read again. A crash during 3 leaves some files published and
 //! some staged; the next run's [`recover`] finishes the renames and the Delta commits before it
-//! reads anything. Other engines read the Delta logs, which change in one step per table.
+//! reads anything. Readers (trailq's and other engines) read the Delta logs, which change in one
+//! step per table.
 //! Readers never see a partial file (renames are atomic) nor an event twice (every file of a
 //! transaction holds distinct events, and no source is committed twice).
 
@@ -63,7 +64,8 @@ pub fn commit(lake: &Lake, manifest: &mut Manifest, mut transaction: Transaction
 }
 
 /// Moves a committed transaction's staged files into place (files already moved are skipped),
-/// brings the tables' Delta logs up to the manifest, then deletes the files it replaces.
+/// then brings the tables' Delta logs up to the manifest. The files it replaces stay, for
+/// readers of earlier versions, until `trailq vacuum`.
 fn publish(lake: &Lake, manifest: &Manifest, transaction: &Transaction) -> Result<()> {
     let staging = lake.staging_dir(&transaction.txid);
     let mut dirs = Vec::new();
@@ -82,18 +84,6 @@ fn publish(lake: &Lake, manifest: &Manifest, transaction: &Transaction) -> Resul
         }
     }
     delta::sync(lake, manifest)?;
-    for removed in &transaction.removed {
-        let path = lake.root().join(removed);
-        match fs::remove_file(&path) {
-            Ok(()) => dirs.push(
-                path.parent()
-                    .expect("a lake file has a folder")
-                    .to_path_buf(),
-            ),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(Error::io(&path, err)),
-        }
-    }
     dirs.sort();
     dirs.dedup();
     for dir in &dirs {
@@ -195,10 +185,10 @@ fn conflict(transaction: &Transaction, log: &[Transaction], first_seq: u64) -> O
 }
 
 /// Copies a committed transaction's staged objects into place, brings the tables' Delta logs
-/// up to the manifest, deletes the files it replaces, then its staged objects. Every step can
-/// run again: while any staged object is left, a crashed publish is finished by the next run's
-/// recovery. Readers (`sql::committed`, and other engines through the Delta log) never see a
-/// replaced file without all of its replacements.
+/// up to the manifest, then deletes its staged objects. Every step can run again: while any
+/// staged object is left, a crashed publish is finished by the next run's recovery. Readers
+/// (trailq's and other engines, through the Delta logs) see the files of a transaction once
+/// its Delta commits are made, and the files it replaces until then.
 fn publish_remote(
     lake: &Lake,
     remote: &Remote,
@@ -217,7 +207,6 @@ fn publish_remote(
         remote.copy_all(rest)?;
     }
     delta::sync(lake, manifest)?;
-    remote.delete_all(&transaction.removed)?;
     let staged: Vec<String> = copies.into_iter().map(|(from, _)| from).collect();
     remote.delete_all(&staged)
 }

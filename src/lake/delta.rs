@@ -17,6 +17,7 @@
 //! files stay on disk for time travel until a vacuum.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Once};
 
 use arrow::datatypes::{DataType, Field, Schema};
@@ -26,6 +27,7 @@ use deltalake::kernel::{Action, Add, Remove, StructType, Transaction as TxnActio
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
+use object_store::ObjectStore;
 use parquet::basic::LogicalType;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
@@ -35,6 +37,7 @@ use url::Url;
 use super::{Lake, Manifest, OutputEntry, Table, Transaction};
 use crate::error::{Error, Result};
 use crate::record::schema::EVENT_DATE;
+use crate::s3::S3Url;
 
 /// The `appId` of the `txn` action in every commit trailq makes: its version is the manifest
 /// sequence number the commit applies.
@@ -207,72 +210,121 @@ where
     })
 }
 
-/// The error of a Delta operation on `table`.
-fn delta_error(lake: &Lake, table: Table, err: DeltaTableError) -> Error {
-    Error::Delta {
-        table: format!("{}/{}", lake.display().trim_end_matches('/'), table.name()),
-        message: err.to_string(),
-    }
+/// Where a lake's Delta tables are: the writer's [`Lake`] and the readers' session both name
+/// them this way.
+#[derive(Clone)]
+pub enum Tables {
+    /// Folders under this (canonical) root.
+    Local(PathBuf),
+    /// Under an S3 prefix, through this store (rooted at the bucket).
+    S3 {
+        /// The lake's prefix.
+        url: S3Url,
+        /// The bucket's store.
+        store: Arc<dyn ObjectStore>,
+    },
 }
 
-/// The error of a Delta commit: [`Error::Conflict`] when another writer committed first.
-fn commit_error(lake: &Lake, table: Table, err: DeltaTableError) -> Error {
-    use deltalake::kernel::transaction::TransactionError;
-    match err {
-        DeltaTableError::VersionAlreadyExists(_)
-        | DeltaTableError::Transaction {
-            source:
-                TransactionError::VersionAlreadyExists(_)
-                | TransactionError::CommitConflict(_)
-                | TransactionError::MaxCommitAttempts(_),
-        } => Error::Conflict(format!("{table}: {err}")),
-        err => delta_error(lake, table, err),
-    }
-}
-
-/// The Delta table builder of `table` (not loaded).
-fn builder(lake: &Lake, table: Table) -> Result<DeltaTableBuilder> {
-    static S3_HANDLERS: Once = Once::new();
-    let delta = |err| delta_error(lake, table, err);
-    match lake.remote() {
-        Some(remote) => {
-            S3_HANDLERS.call_once(|| deltalake::aws::register_handlers(None));
-            let url = Url::parse(&format!("{}{}/", remote.url(), table.name()))
-                .map_err(|err| Error::Internal(format!("lake URL: {err}")))?;
-            Ok(DeltaTableBuilder::from_url(url.clone())
-                .map_err(delta)?
-                .with_storage_backend(remote.store(), url))
-        }
-        None => {
-            let dir = lake.root().join(table.name());
-            std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
-            let dir = dir.canonicalize().map_err(|err| Error::io(&dir, err))?;
-            let url = Url::from_directory_path(&dir)
-                .map_err(|()| Error::Internal(format!("{} is not a URL", dir.display())))?;
-            DeltaTableBuilder::from_url(url).map_err(delta)
+impl Tables {
+    /// The Delta tables of `lake`.
+    pub fn of(lake: &Lake) -> Self {
+        match lake.remote() {
+            Some(remote) => Tables::S3 {
+                url: remote.url().clone(),
+                store: remote.store(),
+            },
+            None => Tables::Local(
+                std::path::absolute(lake.root()).unwrap_or_else(|_| lake.root().to_path_buf()),
+            ),
         }
     }
-}
 
-/// The Delta table of `table`, loaded, or `None` when it has no Delta log yet.
-async fn load(lake: &Lake, table: Table) -> Result<Option<DeltaTable>> {
-    let mut delta = builder(lake, table)?
-        .build()
-        .map_err(|e| delta_error(lake, table, e))?;
-    match delta.load().await {
-        Ok(()) => Ok(Some(delta)),
-        Err(DeltaTableError::NotATable(_)) => Ok(None),
-        Err(err) => Err(delta_error(lake, table, err)),
+    /// `<lake>/<table>`, for messages.
+    fn display(&self, table: Table) -> String {
+        match self {
+            Tables::Local(root) => root.join(table.name()).display().to_string(),
+            Tables::S3 { url, .. } => format!("{url}{}", table.name()),
+        }
+    }
+
+    /// The error of a Delta operation on `table`.
+    fn error(&self, table: Table, err: DeltaTableError) -> Error {
+        Error::Delta {
+            table: self.display(table),
+            message: err.to_string(),
+        }
+    }
+
+    /// The error of a Delta commit: [`Error::Conflict`] when another writer committed first.
+    fn commit_error(&self, table: Table, err: DeltaTableError) -> Error {
+        use deltalake::kernel::transaction::TransactionError;
+        match err {
+            DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source:
+                    TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_),
+            } => Error::Conflict(format!("{table}: {err}")),
+            err => self.error(table, err),
+        }
+    }
+
+    /// The Delta table builder of `table` (not loaded).
+    fn builder(&self, table: Table) -> Result<DeltaTableBuilder> {
+        static S3_HANDLERS: Once = Once::new();
+        let delta = |err| self.error(table, err);
+        match self {
+            Tables::S3 { url, store } => {
+                S3_HANDLERS.call_once(|| deltalake::aws::register_handlers(None));
+                let url = Url::parse(&format!("{url}{}/", table.name()))
+                    .map_err(|err| Error::Internal(format!("lake URL: {err}")))?;
+                Ok(DeltaTableBuilder::from_url(url.clone())
+                    .map_err(delta)?
+                    .with_storage_backend(store.clone(), url))
+            }
+            Tables::Local(root) => {
+                let dir = root.join(table.name());
+                let url = Url::from_directory_path(&dir)
+                    .map_err(|()| Error::Internal(format!("{} is not a URL", dir.display())))?;
+                DeltaTableBuilder::from_url(url).map_err(delta)
+            }
+        }
+    }
+
+    /// The Delta table of `table` at its latest version, or `None` when it has no Delta log.
+    async fn load(&self, table: Table) -> Result<Option<DeltaTable>> {
+        if let Tables::Local(root) = self
+            && !root.join(table.name()).join("_delta_log").is_dir()
+        {
+            return Ok(None);
+        }
+        let mut delta = self.unloaded(table)?;
+        match delta.load().await {
+            Ok(()) => Ok(Some(delta)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(err) => Err(self.error(table, err)),
+        }
+    }
+
+    fn unloaded(&self, table: Table) -> Result<DeltaTable> {
+        self.builder(table)?
+            .build()
+            .map_err(|err| self.error(table, err))
     }
 }
 
 /// Creates the Delta table of `table` (its schema, partitioning and properties).
-async fn create(lake: &Lake, table: Table) -> Result<DeltaTable> {
-    let delta = |err| delta_error(lake, table, err);
+async fn create(tables: &Tables, table: Table) -> Result<DeltaTable> {
+    let delta = |err| tables.error(table, err);
     let schema: StructType = table_schema(table)
         .try_into_kernel()
         .map_err(|err| Error::Internal(format!("the {table} schema has no Delta form: {err}")))?;
-    let log_store = builder(lake, table)?.build_storage().map_err(delta)?;
+    if let Tables::Local(root) = tables {
+        let dir = root.join(table.name());
+        std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
+    }
+    let log_store = tables.builder(table)?.build_storage().map_err(delta)?;
     let mut create = CreateBuilder::new()
         .with_log_store(log_store)
         .with_table_name(table.name())
@@ -289,7 +341,8 @@ async fn create(lake: &Lake, table: Table) -> Result<DeltaTable> {
         Ok(created) => Ok(created),
         // Another writer created it first.
         Err(DeltaTableError::Transaction { .. } | DeltaTableError::VersionAlreadyExists(_)) => {
-            load(lake, table)
+            tables
+                .load(table)
                 .await?
                 .ok_or_else(|| Error::Internal(format!("the {table} Delta table vanished")))
         }
@@ -408,7 +461,7 @@ fn properties(seq: u64, transaction: Option<&Transaction>) -> CommitProperties {
 }
 
 /// Brings `table`'s Delta log up to the manifest; returns the commits made.
-async fn sync_table(lake: &Lake, manifest: &Manifest, table: Table) -> Result<usize> {
+async fn sync_table(tables: &Tables, manifest: &Manifest, table: Table) -> Result<usize> {
     let Some(last) = manifest.transactions().last() else {
         return Ok(0);
     };
@@ -418,17 +471,17 @@ async fn sync_table(lake: &Lake, manifest: &Manifest, table: Table) -> Result<us
             .any(|o| table_path(table, &o.path).is_some())
             || t.removed.iter().any(|r| table_path(table, r).is_some())
     };
-    let delta = match load(lake, table).await? {
+    let delta = match tables.load(table).await? {
         Some(delta) => delta,
         None if !manifest.transactions().iter().any(touches) => return Ok(0),
-        None => create(lake, table).await?,
+        None => create(tables, table).await?,
     };
     let log_store = delta.log_store();
-    let snapshot = delta.snapshot().map_err(|e| delta_error(lake, table, e))?;
+    let snapshot = delta.snapshot().map_err(|e| tables.error(table, e))?;
     let applied = snapshot
         .transaction_version(log_store.as_ref(), APP_ID)
         .await
-        .map_err(|e| delta_error(lake, table, e))?;
+        .map_err(|e| tables.error(table, e))?;
     let mut state = snapshot.clone();
     let mut commits = 0;
     let Some(applied) = applied else {
@@ -453,7 +506,7 @@ async fn sync_table(lake: &Lake, manifest: &Manifest, table: Table) -> Result<us
             .with_actions(live)
             .build(Some(&state), log_store.clone(), operation)
             .await
-            .map_err(|e| commit_error(lake, table, e))?;
+            .map_err(|e| tables.commit_error(table, e))?;
         return Ok(1);
     };
     for transaction in manifest.transactions() {
@@ -465,7 +518,7 @@ async fn sync_table(lake: &Lake, manifest: &Manifest, table: Table) -> Result<us
             .with_actions(actions(table, transaction, data_change))
             .build(Some(&state), log_store.clone(), operation)
             .await
-            .map_err(|e| commit_error(lake, table, e))?;
+            .map_err(|e| tables.commit_error(table, e))?;
         state = finalized.snapshot();
         commits += 1;
     }
@@ -475,14 +528,18 @@ async fn sync_table(lake: &Lake, manifest: &Manifest, table: Table) -> Result<us
 /// Brings every table's Delta log up to the manifest (see the module's documentation);
 /// returns the Delta commits made.
 pub fn sync(lake: &Lake, manifest: &Manifest) -> Result<usize> {
+    let tables = Tables::of(lake);
     let mut commits = 0;
     for table in Table::ALL {
         let mut attempt = 1;
         let mut delay = std::time::Duration::from_millis(200);
         loop {
-            match block_on(lake, sync_table(lake, manifest, table)) {
+            match block_on(lake, sync_table(&tables, manifest, table)) {
                 Ok(made) => {
                     commits += made;
+                    if made > 0 {
+                        crate::failpoint("mid-delta-sync");
+                    }
                     break;
                 }
                 Err(Error::Conflict(message)) if attempt < SYNC_ATTEMPTS => {
@@ -501,6 +558,253 @@ pub fn sync(lake: &Lake, manifest: &Manifest) -> Result<usize> {
         }
     }
     Ok(commits)
+}
+
+/// Which state of the lake a reader sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AsOf {
+    /// The latest commit of each table.
+    #[default]
+    Latest,
+    /// Each table's latest commit at or before this time (ms since the epoch).
+    Time(i64),
+    /// `events` at this version, and the other tables as of the time it was committed.
+    EventsVersion(u64),
+}
+
+/// One state of the lake: the data files each table holds, and the tables' versions.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every data file, lake-relative (`events/event_date=2024-03-05/part-....parquet`).
+    pub files: std::collections::HashSet<String>,
+    /// The version of each table that has a Delta log (then: at that time).
+    pub versions: std::collections::BTreeMap<Table, u64>,
+}
+
+/// The Delta table of `table` as of `time` (ms): its newest version committed at or before
+/// then (by the commits' own timestamps), or `None` when it did not exist yet.
+async fn load_at_time(tables: &Tables, table: Table, time: i64) -> Result<Option<DeltaTable>> {
+    let Some(mut delta) = tables.load(table).await? else {
+        return Ok(None);
+    };
+    let log_store = delta.log_store();
+    let committed_at = async |version: u64| -> Result<Option<i64>> {
+        let entry = log_store
+            .read_commit_entry(version)
+            .await
+            .map_err(|err| tables.error(table, err))?;
+        Ok(entry.map(|bytes| describe(version, &bytes).timestamp))
+    };
+    // Binary search for the last version at or before `time`; versions whose entries have
+    // expired count as before it.
+    let (mut low, mut high) = (0_u64, delta.version().unwrap_or_default() + 1);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        match committed_at(middle).await? {
+            Some(at) if at > time => high = middle,
+            _ => low = middle + 1,
+        }
+    }
+    let Some(version) = low.checked_sub(1) else {
+        return Ok(None);
+    };
+    if committed_at(version).await?.is_none() {
+        return Err(Error::Usage(format!(
+            "--as-of: {} no longer has its log entries from then (Delta expires them after \
+             30 days); use a later time",
+            tables.display(table)
+        )));
+    }
+    delta
+        .load_version(version)
+        .await
+        .map_err(|err| tables.error(table, err))?;
+    Ok(Some(delta))
+}
+
+/// The state of the lake `as_of`, as one snapshot of every table.
+pub async fn snapshot(tables: &Tables, as_of: AsOf) -> Result<Snapshot> {
+    let mut pinned_events = None;
+    let time = match as_of {
+        AsOf::Latest => None,
+        AsOf::Time(time) => Some(time),
+        AsOf::EventsVersion(version) => {
+            let events = Table::Events;
+            let Some(mut delta) = tables.load(events).await? else {
+                return Err(Error::Usage(format!(
+                    "--as-of-version: {} has no Delta log yet (ingest something first)",
+                    tables.display(events)
+                )));
+            };
+            let latest = delta.version().unwrap_or_default();
+            if version > latest {
+                return Err(Error::Usage(format!(
+                    "--as-of-version {version}: events has versions 0 to {latest} \
+                     (`trailq history --lake LAKE events` lists them)"
+                )));
+            }
+            delta
+                .load_version(version)
+                .await
+                .map_err(|err| tables.error(events, err))?;
+            let entry = delta
+                .log_store()
+                .read_commit_entry(version)
+                .await
+                .map_err(|err| tables.error(events, err))?
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--as-of-version {version}: its log entry has expired (Delta keeps \
+                         30 days); use a later version"
+                    ))
+                })?;
+            pinned_events = Some(delta);
+            let time = describe(version, &entry).timestamp;
+            Some(time)
+        }
+    };
+    let mut snapshot = Snapshot::default();
+    for table in Table::ALL {
+        let delta = match (time, table) {
+            (_, Table::Events) if pinned_events.is_some() => pinned_events.take(),
+            (None, _) => tables.load(table).await?,
+            (Some(time), _) => load_at_time(tables, table, time).await?,
+        };
+        let Some(delta) = delta else { continue };
+        let state = delta.snapshot().map_err(|err| tables.error(table, err))?;
+        snapshot.versions.insert(table, state.version());
+        snapshot.files.extend(
+            state
+                .log_data()
+                .iter()
+                .map(|file| format!("{}/{}", table.name(), file.path())),
+        );
+    }
+    Ok(snapshot)
+}
+
+/// One version of a table, as `trailq history` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Version {
+    /// The table's version.
+    pub version: u64,
+    /// When it was committed (ms since the epoch).
+    pub timestamp: i64,
+    /// `WRITE`, `OPTIMIZE`, `CREATE TABLE`, `VACUUM START`...
+    pub operation: String,
+    /// Files it added.
+    pub files_added: u64,
+    /// Files it removed.
+    pub files_removed: u64,
+    /// Rows in the files it added (where their statistics say).
+    pub rows_added: u64,
+    /// The manifest transaction it applies, when trailq made it.
+    pub trailq_seq: Option<u64>,
+    /// Who wrote it: trailq and its command, or another engine.
+    pub writer: Option<String>,
+}
+
+/// The newest `limit` versions of `table`, newest first (versions whose log entries have
+/// expired are left out).
+pub async fn history(tables: &Tables, table: Table, limit: usize) -> Result<Vec<Version>> {
+    let Some(delta) = tables.load(table).await? else {
+        return Ok(Vec::new());
+    };
+    let log_store = delta.log_store();
+    let latest = delta.version().unwrap_or_default();
+    let mut versions = Vec::new();
+    for version in (0..=latest).rev().take(limit) {
+        let Some(bytes) = log_store
+            .read_commit_entry(version)
+            .await
+            .map_err(|err| tables.error(table, err))?
+        else {
+            continue;
+        };
+        versions.push(describe(version, &bytes));
+    }
+    Ok(versions)
+}
+
+/// What a commit entry (JSON lines of actions) did.
+fn describe(version: u64, entry: &[u8]) -> Version {
+    let mut described = Version {
+        version,
+        timestamp: 0,
+        operation: String::new(),
+        files_added: 0,
+        files_removed: 0,
+        rows_added: 0,
+        trailq_seq: None,
+        writer: None,
+    };
+    for line in entry.split(|&b| b == b'\n') {
+        let Ok(action) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        if let Some(info) = action.get("commitInfo") {
+            described.timestamp = info["timestamp"].as_i64().unwrap_or_default();
+            described.operation = info["operation"].as_str().unwrap_or_default().to_string();
+            described.trailq_seq = info["trailqSeq"].as_u64();
+            described.writer = info["trailqWriter"]
+                .as_str()
+                .or(info["engineInfo"].as_str())
+                .map(str::to_string);
+        } else if let Some(add) = action.get("add") {
+            described.files_added += 1;
+            let stats = add["stats"]
+                .as_str()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok());
+            described.rows_added += stats.and_then(|s| s["numRecords"].as_u64()).unwrap_or(0);
+        } else if action.get("remove").is_some() {
+            described.files_removed += 1;
+        }
+    }
+    described
+}
+
+/// What a vacuum deleted (or, on a dry run, would delete).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Vacuumed {
+    /// Files per table.
+    pub files: std::collections::BTreeMap<String, Vec<String>>,
+    /// Whether nothing was deleted (a dry run).
+    pub dry_run: bool,
+}
+
+/// Deletes the files that no version of its table younger than `retain` references: those a
+/// compaction or a re-run of detect replaced longer ago than that.
+pub fn vacuum(lake: &Lake, retain: std::time::Duration, dry_run: bool) -> Result<Vacuumed> {
+    use deltalake::operations::vacuum::VacuumMode;
+    let tables = Tables::of(lake);
+    let retain = chrono::Duration::from_std(retain)
+        .map_err(|_| Error::Usage("--retain is too long".into()))?;
+    let mut vacuumed = Vacuumed {
+        dry_run,
+        ..Vacuumed::default()
+    };
+    for table in Table::ALL {
+        let run = async {
+            let Some(delta) = tables.load(table).await? else {
+                return Ok(Vec::new());
+            };
+            let (_, metrics) = delta
+                .vacuum()
+                .with_retention_period(retain)
+                // `--retain` is the user's choice, even below Delta's default of 7 days.
+                .with_enforce_retention_duration(false)
+                .with_mode(VacuumMode::Lite)
+                .with_dry_run(dry_run)
+                .await
+                .map_err(|err| tables.error(table, err))?;
+            Ok::<_, Error>(metrics.files_deleted)
+        };
+        let files = block_on(lake, run)?;
+        if !files.is_empty() {
+            vacuumed.files.insert(table.name().to_string(), files);
+        }
+    }
+    Ok(vacuumed)
 }
 
 #[cfg(test)]

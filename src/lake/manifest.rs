@@ -193,6 +193,18 @@ impl Manifest {
         live_files(&self.transactions)
     }
 
+    /// The live files directly in a lake-relative folder (`events/event_date=2024-03-05`).
+    pub fn live_in(&self, dir: &str) -> Vec<String> {
+        self.live_files()
+            .into_keys()
+            .filter(|path| {
+                path.rsplit_once('/')
+                    .is_some_and(|(parent, _)| parent == dir)
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The sequence number the next commit takes.
     pub fn next_seq(&self) -> u64 {
         self.transactions.last().map_or(1, |t| t.seq + 1)

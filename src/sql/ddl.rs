@@ -1,166 +1,81 @@
-//! Table definitions of the lake for distributed engines (Athena/Glue, Trino, Spark SQL), so the
-//! same Parquet files are queryable where one machine no longer suffices.
-
-use arrow::datatypes::{DataType, Field};
+//! Definitions of the lake's Delta tables for other engines (Athena through Glue, Spark, Trino,
+//! DuckDB), so the same tables are queryable, transactionally, where one machine no longer
+//! suffices. Each engine reads the schema, partitioning and files from the table's Delta log:
+//! a definition names only the table and its location.
 
 use crate::lake::Table;
-use crate::record::schema::EVENT_DATE;
 
 /// A SQL engine to write definitions for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// Amazon Athena (Glue catalog), with partition projection on `event_date`.
+    /// Amazon Athena, Delta tables registered in the Glue catalog.
     Athena,
-    /// Trino or Presto with the Hive connector.
-    Trino,
-    /// Spark SQL (also Databricks and EMR).
+    /// Spark SQL with Delta Lake (also Databricks, EMR and Glue jobs).
     Spark,
+    /// Trino (or Starburst) with the Delta Lake connector.
+    Trino,
+    /// DuckDB with its delta extension (`delta_scan`).
+    Duckdb,
 }
 
-/// The `CREATE TABLE` statements of the lake at `location` (`s3://bucket/prefix` or a path).
-pub fn ddl(engine: Engine, location: &str) -> String {
+/// The statements that define every table of the lake at `location` (`s3://bucket/prefix` or
+/// a path the engine can read), in `schema` (a Glue database, Spark or Trino schema).
+pub fn ddl(engine: Engine, location: &str, schema: &str) -> String {
     let location = location.trim_end_matches('/');
     let mut out = String::new();
+    match engine {
+        Engine::Athena => out.push_str(&format!("CREATE DATABASE IF NOT EXISTS {schema};\n\n")),
+        Engine::Spark => out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {schema};\n\n")),
+        Engine::Trino => out.push_str(&format!(
+            "-- With a catalog `delta` of the Delta Lake connector \
+             (delta.register-table-procedure.enabled=true).\n\
+             CREATE SCHEMA IF NOT EXISTS delta.{schema};\n\n"
+        )),
+        Engine::Duckdb => out.push_str(
+            "INSTALL delta;\nLOAD delta;\n-- For S3: CREATE SECRET (TYPE s3, PROVIDER credential_chain);\n\n",
+        ),
+    }
     for table in Table::ALL {
-        let (name, schema, partitioned) = (table.name(), table.schema(), table.partitioned());
-        let path = format!("{location}/{name}/");
-        let columns: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|field| {
-                format!(
-                    "  {} {}",
-                    quote(engine, field.name()),
-                    type_name(engine, field.data_type())
-                )
-            })
-            .collect();
+        let name = table.name();
+        let path = format!("{location}/{name}");
+        out.push_str(&format!("-- {}\n", table.description()));
         out.push_str(&match engine {
-            Engine::Athena => athena(name, &columns, &path, partitioned),
-            Engine::Trino => trino(name, &columns, &path, partitioned),
-            Engine::Spark => spark(name, &columns, &path, partitioned),
+            Engine::Athena => format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS {schema}.{name}\n\
+                 LOCATION '{path}/'\n\
+                 TBLPROPERTIES ('table_type' = 'DELTA');\n"
+            ),
+            Engine::Spark => format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.{name} USING DELTA LOCATION '{path}/';\n"
+            ),
+            Engine::Trino => format!(
+                "CALL delta.system.register_table(schema_name => '{schema}', \
+                 table_name => '{name}', table_location => '{path}/');\n"
+            ),
+            Engine::Duckdb => {
+                format!("CREATE OR REPLACE VIEW {name} AS SELECT * FROM delta_scan('{path}');\n")
+            }
         });
         out.push('\n');
     }
     out
 }
 
-fn quote(engine: Engine, name: &str) -> String {
-    match engine {
-        Engine::Athena | Engine::Spark => format!("`{name}`"),
-        Engine::Trino => format!("\"{name}\""),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn athena(name: &str, columns: &[String], path: &str, partitioned: bool) -> String {
-    let mut sql = format!(
-        "CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n{}\n)\n",
-        columns.join(",\n")
-    );
-    if partitioned {
-        sql.push_str(&format!("PARTITIONED BY (`{EVENT_DATE}` string)\n"));
-    }
-    sql.push_str(&format!("STORED AS PARQUET\nLOCATION '{path}'\n"));
-    if partitioned {
-        sql.push_str(&format!(
-            "TBLPROPERTIES (\n  'projection.enabled' = 'true',\n  'projection.{EVENT_DATE}.type' = 'date',\n  \
-             'projection.{EVENT_DATE}.format' = 'yyyy-MM-dd',\n  'projection.{EVENT_DATE}.range' = '2013-01-01,NOW',\n  \
-             'projection.{EVENT_DATE}.interval' = '1',\n  'projection.{EVENT_DATE}.interval.unit' = 'DAYS',\n  \
-             'storage.location.template' = '{path}{EVENT_DATE}=${{{EVENT_DATE}}}'\n)"
-        ));
-    }
-    sql.push_str(";\n");
-    sql
-}
-
-fn trino(name: &str, columns: &[String], path: &str, partitioned: bool) -> String {
-    let mut columns = columns.to_vec();
-    let mut with = vec![
-        format!("external_location = '{path}'"),
-        "format = 'PARQUET'".to_string(),
-    ];
-    if partitioned {
-        columns.push(format!("  \"{EVENT_DATE}\" varchar"));
-        with.push(format!("partitioned_by = ARRAY['{EVENT_DATE}']"));
-    }
-    let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS {name} (\n{}\n)\nWITH (\n  {}\n);\n",
-        columns.join(",\n"),
-        with.join(",\n  ")
-    );
-    if partitioned {
-        sql.push_str(&format!(
-            "CALL system.sync_partition_metadata(current_schema, '{name}', 'ADD');\n"
-        ));
-    }
-    sql
-}
-
-fn spark(name: &str, columns: &[String], path: &str, partitioned: bool) -> String {
-    let mut columns = columns.to_vec();
-    if partitioned {
-        columns.push(format!("  `{EVENT_DATE}` DATE"));
-    }
-    let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS {name} (\n{}\n)\nUSING parquet\n",
-        columns.join(",\n")
-    );
-    if partitioned {
-        sql.push_str(&format!("PARTITIONED BY (`{EVENT_DATE}`)\n"));
-    }
-    sql.push_str(&format!("LOCATION '{path}';\n"));
-    if partitioned {
-        sql.push_str(&format!("MSCK REPAIR TABLE {name};\n"));
-    }
-    sql
-}
-
-fn type_name(engine: Engine, data_type: &DataType) -> String {
-    let member = |field: &Field| match engine {
-        Engine::Trino => format!(
-            "\"{}\" {}",
-            field.name(),
-            type_name(engine, field.data_type())
-        ),
-        Engine::Athena => format!("{}:{}", field.name(), type_name(engine, field.data_type())),
-        Engine::Spark => format!(
-            "`{}`: {}",
-            field.name(),
-            type_name(engine, field.data_type())
-        ),
-    };
-    match (engine, data_type) {
-        (Engine::Trino, DataType::Utf8 | DataType::Utf8View) => "varchar".into(),
-        (_, DataType::Utf8 | DataType::Utf8View) => "string".into(),
-        (_, DataType::Boolean) => "boolean".into(),
-        (_, DataType::Int64) => "bigint".into(),
-        (_, DataType::Float64) => "double".into(),
-        (Engine::Trino, DataType::Timestamp(..)) => "timestamp(3)".into(),
-        (_, DataType::Timestamp(..)) => "timestamp".into(),
-        (Engine::Trino, DataType::Struct(fields)) => {
-            format!(
-                "row({})",
-                fields
-                    .iter()
-                    .map(|f| member(f))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+    #[test]
+    fn every_engine_names_every_table_at_its_location() {
+        for engine in [Engine::Athena, Engine::Spark, Engine::Trino, Engine::Duckdb] {
+            let text = ddl(engine, "s3://sec-lake/trailq/", "trailq");
+            for table in Table::ALL {
+                let location = format!("s3://sec-lake/trailq/{}", table.name());
+                assert!(text.contains(&location), "{engine:?}: {table}\n{text}");
+            }
+            assert!(!text.contains("trailq//"), "{text}");
         }
-        (_, DataType::Struct(fields)) => {
-            format!(
-                "struct<{}>",
-                fields
-                    .iter()
-                    .map(|f| member(f))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
-        (Engine::Trino, DataType::List(item)) => {
-            format!("array({})", type_name(engine, item.data_type()))
-        }
-        (_, DataType::List(item)) => format!("array<{}>", type_name(engine, item.data_type())),
-        (_, other) => unreachable!("bug: no DDL type for {other}"),
+        let athena = ddl(Engine::Athena, "s3://b/l", "sec");
+        assert!(athena.contains("CREATE EXTERNAL TABLE IF NOT EXISTS sec.events\nLOCATION 's3://b/l/events/'\nTBLPROPERTIES ('table_type' = 'DELTA');"));
     }
 }

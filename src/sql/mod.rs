@@ -34,6 +34,7 @@ use self::committed::CommittedFiles;
 pub use self::explain::explain;
 use self::lake_table::LakeTable;
 use crate::error::{Error, Result};
+use crate::lake::delta::{self, AsOf, Tables};
 use crate::lake::{Lake, LakeLocation, Table};
 use crate::record::schema::EVENT_DATE;
 use crate::s3::S3Config;
@@ -56,14 +57,34 @@ const REPEATED_TEXT: &[&str] = &[
     "principal",
 ];
 
-/// A session over the lake at `location`: `events`, `insights`, `findings` and `rejects` (each
-/// empty when the lake has none yet), the JSON functions and trailq's own. A lake in S3 is read through
-/// the same object store ingest writes it with.
-///
-/// `s3` is needed for a lake in S3.
+/// A session over the latest state of the lake at `location`: see [`open_session_as_of`].
 pub async fn open_session(
     location: &LakeLocation,
     s3: Option<&S3Config>,
+) -> Result<SessionContext> {
+    open_session_as_of(location, s3, AsOf::Latest).await
+}
+
+/// The lake a session reads, kept in its configuration so that [`refresh`] can take a newer
+/// snapshot.
+struct LakeView {
+    tables: Tables,
+    files: CommittedFiles,
+    base: String,
+    as_of: AsOf,
+    present: std::sync::Mutex<Vec<Table>>,
+}
+
+/// A session over one snapshot of the lake at `location` (its state `as_of`): `events`,
+/// `insights`, `findings` and `rejects` (each empty when the lake has none yet), the JSON
+/// functions and trailq's own. A lake in S3 is read through the same object store ingest
+/// writes it with.
+///
+/// `s3` is needed for a lake in S3.
+pub async fn open_session_as_of(
+    location: &LakeLocation,
+    s3: Option<&S3Config>,
+    as_of: AsOf,
 ) -> Result<SessionContext> {
     // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables.
     let mut config = SessionConfig::from_env()?
@@ -73,28 +94,32 @@ pub async fn open_session(
     if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_MAX_IN_LIST_SIZE").is_none() {
         config = config.set_usize("datafusion.execution.parquet.max_in_list_size", 64);
     }
-    // No cached listings: a long session (the shell, detect, report) sees each commit made
-    // while it is open, as of the log (`committed`). Files' metadata and statistics stay cached.
+    // No cached listings: a session shows its snapshot's files (`committed`), which the shell
+    // moves to each new commit. Files' metadata and statistics stay cached.
     let runtime = RuntimeEnvBuilder::new()
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
         .build_arc()?;
-    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
-    let (base, present) = match location {
+    let (tables, store, store_url, base, folders) = match location {
         LakeLocation::Local(root) => {
             let lake = Lake::open(root)?;
             let root = lake
                 .root()
                 .canonicalize()
                 .map_err(|err| Error::io(root, err))?;
-            let present: Vec<Table> = Table::ALL
+            let folders: Vec<Table> = Table::ALL
                 .into_iter()
                 .filter(|table| root.join(table.name()).is_dir())
                 .collect();
             let base = format!("{}/", root.display());
-            let files =
-                CommittedFiles::new(Arc::new(LocalFileSystem::new()), &root.to_string_lossy());
-            ctx.register_object_store(ListingTableUrl::parse(&base)?.as_ref(), Arc::new(files));
-            (base, present)
+            let store: Arc<dyn object_store::ObjectStore> = Arc::new(LocalFileSystem::new());
+            let root_in_store = root.to_string_lossy().into_owned();
+            (
+                Tables::Local(root),
+                (store, root_in_store),
+                base.clone(),
+                base,
+                folders,
+            )
         }
         LakeLocation::S3(url) => {
             let s3 = s3.ok_or_else(|| {
@@ -111,21 +136,85 @@ pub async fn open_session(
             if !folders.iter().any(|f| f == "_trailq") {
                 return Err(Error::NoLake(url.to_string().into()));
             }
-            let bucket_url = ListingTableUrl::parse(format!("s3://{}/", url.bucket))?;
-            let files = CommittedFiles::new(store, &url.prefix);
-            ctx.register_object_store(bucket_url.as_ref(), Arc::new(files));
             let present = Table::ALL
                 .into_iter()
                 .filter(|table| folders.iter().any(|f| f == table.name()))
                 .collect();
-            (url.to_string(), present)
+            let tables = Tables::S3 {
+                url: url.clone(),
+                store: store.clone(),
+            };
+            let bucket_url = format!("s3://{}/", url.bucket);
+            (
+                tables,
+                (store, url.prefix.clone()),
+                bucket_url,
+                url.to_string(),
+                present,
+            )
         }
     };
+    let snapshot = delta::snapshot(&tables, as_of).await?;
+    if snapshot.versions.is_empty()
+        && as_of == AsOf::Latest
+        && let Some(table) = folders.first()
+    {
+        return Err(Error::Usage(format!(
+            "{location} was written by an earlier trailq: its {table} table has no Delta log; \
+             run `trailq migrate --lake {location}` once (it keeps every file and event)"
+        )));
+    }
+    let present: Vec<Table> = snapshot.versions.keys().copied().collect();
+    let files = CommittedFiles::new(store.0, &store.1, snapshot.files);
+    let view = LakeView {
+        tables,
+        files: files.clone(),
+        base: base.clone(),
+        as_of,
+        present: std::sync::Mutex::new(present.clone()),
+    };
+    let config = config.with_extension(Arc::new(view));
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_object_store(
+        ListingTableUrl::parse(&store_url)?.as_ref(),
+        Arc::new(files),
+    );
+    register_tables(&ctx, &base, &present)?;
+    datafusion_functions_json::register_all(&mut ctx)?;
+    functions::register(&ctx);
+    ctx.add_optimizer_rule(Arc::new(group_keys::InternGroupKeys::new(REPEATED_TEXT)));
+    Ok(ctx)
+}
+
+/// Moves a session that reads the latest state of the lake to its state now (the shell, before
+/// each statement). A session pinned by `--as-of` or `--as-of-version` stays where it is.
+pub async fn refresh(ctx: &SessionContext) -> Result<()> {
+    let Some(view) = ctx.state().config().get_extension::<LakeView>() else {
+        return Ok(());
+    };
+    if view.as_of != AsOf::Latest {
+        return Ok(());
+    }
+    let snapshot = delta::snapshot(&view.tables, AsOf::Latest).await?;
+    let present: Vec<Table> = snapshot.versions.keys().copied().collect();
+    view.files.show(snapshot.files);
+    let mut was = view.present.lock().expect("no holder panics");
+    if *was != present {
+        register_tables(ctx, &view.base, &present)?;
+        *was = present;
+    }
+    Ok(())
+}
+
+/// Registers every table: a listing of the lake's files for those `present`, an empty table for
+/// the others.
+fn register_tables(ctx: &SessionContext, base: &str, present: &[Table]) -> Result<()> {
     let parquet = ctx.state().default_table_options().parquet;
     // Each file's statistics are read once per session, not once per query.
     let statistics = ctx.runtime_env().cache_manager.get_file_statistic_cache();
     for table in Table::ALL {
         let (name, schema, partitioned) = (table.name(), table.schema(), table.partitioned());
+        ctx.deregister_table(name)?;
         if !present.contains(&table) {
             let schema = if partitioned {
                 with_event_date(&schema)
@@ -160,10 +249,7 @@ pub async fn open_session(
         };
         ctx.register_table(name, table)?;
     }
-    datafusion_functions_json::register_all(&mut ctx)?;
-    functions::register(&ctx);
-    ctx.add_optimizer_rule(Arc::new(group_keys::InternGroupKeys::new(REPEATED_TEXT)));
-    Ok(ctx)
+    Ok(())
 }
 
 /// A SQL string literal of `text` (quotes doubled).

@@ -728,49 +728,26 @@ fn shell_runs_statements_and_commands_and_survives_errors() {
     assert!(root.join("state/trailq/history").exists());
 }
 
-/// `trailq ddl` names every column of the lake's Parquet files, for each engine.
+/// `trailq ddl` defines every table of the lake, for each engine, by its Delta location.
 #[test]
-fn ddl_columns_match_the_lake() {
-    let (_dir, root) = temp_dir();
-    let lake = build_lake(&root);
-    let file = files_below(&lake.join("events"))
-        .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(file).unwrap(),
-    )
-    .unwrap();
-    let mut expected: Vec<String> = reader
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    expected.push("event_date".into());
-    for engine in ["athena", "trino", "spark"] {
+fn ddl_names_every_delta_table() {
+    for engine in ["athena", "spark", "trino", "duckdb"] {
         let output = trailq(&["ddl", "--lake", "s3://sec-lake/trailq/", "--engine", engine]);
         assert!(output.status.success());
         let text = String::from_utf8_lossy(&output.stdout);
-        let events = text.split("CREATE").nth(1).unwrap();
-        let mut columns: Vec<String> = events
-            .lines()
-            .filter(|l| l.starts_with("  ") && !l.contains(" = "))
-            .map(|l| {
-                l.split_whitespace()
-                    .next()
-                    .unwrap()
-                    .trim_matches(['`', '"'])
-                    .to_string()
-            })
-            .collect();
-        if engine == "athena" {
-            columns.push("event_date".into());
-            assert!(events.contains("PARTITIONED BY (`event_date` string)"));
-            assert!(events.contains("'storage.location.template' = 's3://sec-lake/trailq/events/event_date=${event_date}'"));
+        for table in ["events", "insights", "findings", "rejects"] {
+            assert!(
+                text.contains(&format!("s3://sec-lake/trailq/{table}")),
+                "{engine}: {table}\n{text}"
+            );
         }
-        assert_eq!(columns, expected, "{engine}");
-        assert!(events.contains("useridentity"));
+        let form = match engine {
+            "athena" => "TBLPROPERTIES ('table_type' = 'DELTA')",
+            "spark" => "USING DELTA LOCATION",
+            "trino" => "CALL delta.system.register_table",
+            _ => "delta_scan(",
+        };
+        assert_eq!(text.matches(form).count(), 4, "{engine}\n{text}");
     }
 }
 

@@ -184,7 +184,12 @@ fn a_crash_in_each_commit_window_loses_and_duplicates_nothing() {
     let (_dir, _trail, reference) = fragmented_lake();
     let rows = all_rows(&reference);
     let events = counted(&reference);
-    for failpoint in ["before-commit", "after-commit", "mid-publish"] {
+    for failpoint in [
+        "before-commit",
+        "after-commit",
+        "mid-publish",
+        "mid-delta-sync",
+    ] {
         let lake = reference.with_file_name(failpoint);
         copy_dir(&reference, &lake);
         let (code, _, _) = compact(&lake, &[], &[("TRAILQ_FAILPOINT", failpoint)]);

@@ -70,7 +70,12 @@ fn trail_and_reference() -> (tempfile::TempDir, PathBuf, PathBuf, HashSet<String
 fn a_crash_in_each_commit_window_loses_and_duplicates_nothing() {
     let (_dir, root, trail, expected) = trail_and_reference();
 
-    for failpoint in ["before-commit", "after-commit", "mid-publish"] {
+    for failpoint in [
+        "before-commit",
+        "after-commit",
+        "mid-publish",
+        "mid-delta-sync",
+    ] {
         let lake = root.join(failpoint);
         let output = trailq_with_env(
             &ingest_args(&trail, &lake),

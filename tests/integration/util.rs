@@ -165,12 +165,36 @@ pub fn read_inputs(dir: &Path) -> Vec<InputRecord> {
     records
 }
 
-/// Reads every Parquet file of a lake table.
+/// The data files of a lake table, as its Delta log has them now (none without a Delta log),
+/// read with delta-rs: the lake's own reader is not the oracle.
+pub fn table_files(lake: &Path, table: &str) -> Vec<PathBuf> {
+    let dir = lake.join(table);
+    if !dir.join("_delta_log").is_dir() {
+        return Vec::new();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut files: Vec<PathBuf> = runtime.block_on(async {
+        let url = url::Url::from_directory_path(&dir).unwrap();
+        let delta = deltalake::open_table(url).await.unwrap();
+        delta
+            .snapshot()
+            .unwrap()
+            .log_data()
+            .iter()
+            .map(|file| dir.join(file.path().as_ref()))
+            .collect()
+    });
+    files.sort();
+    files
+}
+
+/// Reads every data file of a lake table (as its Delta log has them).
 pub fn read_table(lake: &Path, table: &str) -> Vec<RecordBatch> {
-    files_below(&lake.join(table))
+    table_files(lake, table)
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .filter(|p| !p.to_string_lossy().contains("/_delta_log/"))
         .flat_map(|path| {
             let file = File::open(&path).unwrap();
             ParquetRecordBatchReaderBuilder::try_new(file)
@@ -332,13 +356,12 @@ pub fn rejected_positions(lake: &Path) -> std::collections::HashSet<(String, u64
     positions
 }
 
-/// Every published Parquet file under the lake's tables, with sizes (to detect changes).
+/// Every data file of the lake's tables (as their Delta logs have them), with sizes (to detect
+/// changes).
 pub fn published_files(lake: &Path) -> Vec<(PathBuf, u64)> {
-    files_below(lake)
+    ["events", "insights", "findings", "rejects"]
         .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("/_trailq/"))
-        .filter(|p| !p.to_string_lossy().contains("/_delta_log/"))
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .flat_map(|table| table_files(lake, table))
         .map(|p| {
             let size = std::fs::metadata(&p).unwrap().len();
             (p, size)
