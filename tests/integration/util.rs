@@ -178,7 +178,12 @@ pub fn table_files(lake: &Path, table: &str) -> Vec<PathBuf> {
         .unwrap();
     let mut files: Vec<PathBuf> = runtime.block_on(async {
         let url = url::Url::from_directory_path(&dir).unwrap();
-        let delta = deltalake::open_table(url).await.unwrap();
+        // A run killed before a table's first Delta commit leaves an empty `_delta_log/`:
+        // no commit yet, so no files (as trailq's own readers see it).
+        let delta = match deltalake::open_table(url).await {
+            Err(deltalake::DeltaTableError::NotATable(_)) => return Vec::new(),
+            other => other.unwrap(),
+        };
         delta
             .snapshot()
             .unwrap()
