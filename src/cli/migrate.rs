@@ -48,7 +48,7 @@ pub fn run(args: MigrateArgs) -> Result<u8> {
     log::info!(
         "{} is a lake of Delta tables ({} transactions in its manifest)",
         lake.display(),
-        manifest.transactions().len()
+        manifest.last_seq()
     );
     Ok(EXIT_OK)
 }

@@ -17,13 +17,14 @@
 //! Readers never see a partial file (renames are atomic) nor an event twice (every file of a
 //! transaction holds distinct events, and no source is committed twice).
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use super::manifest::{LOG_DIR, log_file_name};
-use super::{ABANDONED_AFTER, Lake, Manifest, Remote, RemoteObject, Transaction, delta, sync_dir};
+use super::{
+    ABANDONED_AFTER, Lake, Manifest, Remote, RemoteObject, Transaction, checkpoint, delta, sync_dir,
+};
 use crate::error::{Error, Result};
 use crate::failpoint;
 
@@ -60,7 +61,9 @@ pub fn commit(lake: &Lake, manifest: &mut Manifest, mut transaction: Transaction
     let txid = transaction.txid.clone();
     manifest.push(transaction);
     let transaction = manifest.transaction(&txid).expect("just pushed");
-    publish(lake, manifest, transaction)
+    publish(lake, manifest, transaction)?;
+    checkpoint::after_publish(lake, manifest);
+    Ok(())
 }
 
 /// Moves a committed transaction's staged files into place (files already moved are skipped),
@@ -131,7 +134,22 @@ fn commit_remote(
     remote.upload(&uploads)?;
     failpoint("before-commit");
     let first_seq = manifest.next_seq();
+    // Log entries a checkpoint covers are deleted once older than the retention, so a number
+    // taken longer ago than that is free again: a writer whose manifest is half as old reads
+    // it again before it picks one.
+    let mut stale = manifest.age() >= checkpoint::log_retention() / 2;
     loop {
+        if stale {
+            *manifest = Manifest::load(lake)?;
+            if manifest.transaction(&transaction.txid).is_some() {
+                break;
+            }
+            if let Some(conflict) = conflict(&transaction, manifest, first_seq) {
+                let staged: Vec<String> = uploads.iter().map(|(_, to)| to.clone()).collect();
+                remote.delete_all(&staged)?;
+                return Err(Error::Conflict(conflict));
+            }
+        }
         transaction.seq = manifest.next_seq();
         let text =
             serde_json::to_vec_pretty(&transaction).expect("a transaction always serializes");
@@ -141,47 +159,47 @@ fn commit_remote(
         }
         // The number is taken: by this very put when its answer was lost and the retry was
         // refused, or by another writer. The log tells which.
-        *manifest = Manifest::load(lake)?;
-        if manifest.transaction(&transaction.txid).is_some() {
-            break;
-        }
-        if let Some(conflict) = conflict(&transaction, manifest.transactions(), first_seq) {
-            let staged: Vec<String> = uploads.iter().map(|(_, to)| to.clone()).collect();
-            remote.delete_all(&staged)?;
-            return Err(Error::Conflict(conflict));
-        }
         log::debug!(
-            "log entry {} was taken by another writer; committing as {}",
-            transaction.seq,
-            manifest.next_seq()
+            "log entry {} was taken; reading the log again",
+            transaction.seq
         );
+        stale = true;
     }
     failpoint("after-commit");
+    log::debug!(
+        "committed transaction {} as {}",
+        transaction.txid,
+        transaction.seq
+    );
     if manifest.transaction(&transaction.txid).is_none() {
         manifest.push(transaction);
     }
     let transaction = manifest.transaction(&txid).expect("committed");
     publish_remote(lake, remote, manifest, transaction)?;
-    remove_dir(&local)
+    remove_dir(&local)?;
+    checkpoint::after_publish(lake, manifest);
+    Ok(())
 }
 
 /// Why `transaction` cannot follow the transactions committed since `first_seq`: another
 /// writer ingested one of its sources, or replaced one of the files it replaces.
-fn conflict(transaction: &Transaction, log: &[Transaction], first_seq: u64) -> Option<String> {
-    let sources: HashSet<&str> = transaction.sources.iter().map(|s| s.key.as_str()).collect();
-    let replaced: HashSet<&str> = transaction.removed.iter().map(String::as_str).collect();
-    log.iter().filter(|t| t.seq >= first_seq).find_map(|t| {
-        if let Some(source) = t.sources.iter().find(|s| sources.contains(s.key.as_str())) {
-            return Some(format!(
-                "another writer ingested {} at the same time",
-                source.key
-            ));
-        }
-        t.removed
-            .iter()
-            .find(|path| replaced.contains(path.as_str()))
-            .map(|path| format!("another writer replaced {path} at the same time"))
-    })
+fn conflict(transaction: &Transaction, manifest: &Manifest, first_seq: u64) -> Option<String> {
+    if let Some(source) = transaction.sources.iter().find(|source| {
+        manifest
+            .source(&source.key)
+            .is_some_and(|state| state.seq >= first_seq)
+    }) {
+        return Some(format!(
+            "another writer ingested {} at the same time",
+            source.key
+        ));
+    }
+    let live = manifest.live_files();
+    transaction
+        .removed
+        .iter()
+        .find(|path| !live.contains_key(path.as_str()))
+        .map(|path| format!("another writer replaced {path} at the same time"))
 }
 
 /// Copies a committed transaction's staged objects into place, brings the tables' Delta logs

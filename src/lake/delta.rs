@@ -462,9 +462,10 @@ fn properties(seq: u64, transaction: Option<&Transaction>) -> CommitProperties {
 
 /// Brings `table`'s Delta log up to the manifest; returns the commits made.
 async fn sync_table(tables: &Tables, manifest: &Manifest, table: Table) -> Result<usize> {
-    let Some(last) = manifest.transactions().last() else {
+    let last_seq = manifest.last_seq();
+    if last_seq == 0 {
         return Ok(0);
-    };
+    }
     let touches = |t: &Transaction| {
         t.outputs
             .iter()
@@ -473,7 +474,14 @@ async fn sync_table(tables: &Tables, manifest: &Manifest, table: Table) -> Resul
     };
     let delta = match tables.load(table).await? {
         Some(delta) => delta,
-        None if !manifest.transactions().iter().any(touches) => return Ok(0),
+        None if !manifest.transactions().iter().any(touches)
+            && !manifest
+                .live_files()
+                .keys()
+                .any(|path| table_path(table, path).is_some()) =>
+        {
+            return Ok(0);
+        }
         None => create(tables, table).await?,
     };
     let log_store = delta.log_store();
@@ -502,7 +510,7 @@ async fn sync_table(tables: &Tables, manifest: &Manifest, table: Table) -> Resul
             predicate: None,
         };
         let transaction = manifest.transactions().iter().rev().find(|t| touches(t));
-        CommitBuilder::from(properties(last.seq, transaction))
+        CommitBuilder::from(properties(last_seq, transaction))
             .with_actions(live)
             .build(Some(&state), log_store.clone(), operation)
             .await

@@ -1,5 +1,9 @@
 //! The manifest: a log of committed transactions, each naming the source objects it read and
 //! the files it published. The latest entry for a source decides whether it is done.
+//!
+//! Opening it reads the latest checkpoint (`checkpoint.rs`: the state the log had at one
+//! sequence number) and the entries after it, so its cost follows the lake's state, not the
+//! length of its history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -7,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Lake;
+use super::{Lake, checkpoint};
 use crate::error::{Error, Result};
 
 /// What became of a source object in a transaction.
@@ -107,7 +111,7 @@ impl Transaction {
 }
 
 /// The state of one source object, as the latest transaction that read it left it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceState {
     /// Size when ingested.
     pub size: u64,
@@ -115,64 +119,91 @@ pub struct SourceState {
     pub version: String,
     /// Outcome.
     pub status: SourceStatus,
+    /// The transaction that read it.
+    pub seq: u64,
+    /// Why it failed, or its first rejected record's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// The whole log, loaded.
+/// The log, loaded: the state at its checkpoint, and the transactions after it.
 #[derive(Debug, Default)]
 pub struct Manifest {
+    /// The sequence number the checkpoint it started from covers (0: none).
+    base: u64,
+    /// The transactions after `base`, in order.
     transactions: Vec<Transaction>,
     sources: HashMap<String, SourceState>,
+    live: BTreeMap<String, OutputEntry>,
+    /// When its log was read (`None`: made in memory).
+    loaded_at: Option<std::time::Instant>,
 }
 
 impl Manifest {
-    /// Reads every committed transaction of the lake, in order.
+    /// Reads the lake's latest checkpoint and every transaction committed after it.
     pub fn load(lake: &Lake) -> Result<Self> {
-        let entries = match lake.remote() {
-            Some(remote) => {
-                let names: Vec<String> = remote
-                    .list(LOG_DIR)?
-                    .into_iter()
-                    .map(|object| object.path)
-                    .filter(|path| is_log_entry(path))
-                    .collect();
-                let texts = remote.get_many(&names)?;
-                names
-                    .iter()
-                    .map(|name| PathBuf::from(remote.display(name)))
-                    .zip(texts.into_iter().map(|bytes| bytes.to_vec()))
-                    .collect()
-            }
-            None => {
-                let dir = lake.log_dir();
-                let mut paths = Vec::new();
-                for entry in fs::read_dir(&dir).map_err(|err| Error::io(&dir, err))? {
-                    let path = entry.map_err(|err| Error::io(&dir, err))?.path();
-                    if is_log_entry(&path.to_string_lossy()) {
-                        paths.push(path);
-                    }
+        for _ in 0..LOAD_ATTEMPTS {
+            let started = std::time::Instant::now();
+            let checkpoint = checkpoint::latest(lake)?;
+            let base = checkpoint.as_ref().map_or(0, |c| c.seq);
+            let mut manifest = match checkpoint {
+                Some(checkpoint) => checkpoint.into_manifest(),
+                None => Manifest::default(),
+            };
+            let mut contiguous = true;
+            for transaction in read_entries(lake, base)? {
+                if transaction.seq != manifest.next_seq() {
+                    contiguous = false;
+                    break;
                 }
-                paths.sort();
-                let mut entries = Vec::with_capacity(paths.len());
-                for path in paths {
-                    let text = fs::read(&path).map_err(|err| Error::io(&path, err))?;
-                    entries.push((path, text));
-                }
-                entries
+                manifest.push(transaction);
             }
-        };
-        let mut manifest = Manifest::default();
-        for (path, text) in entries {
-            let transaction: Transaction =
-                serde_json::from_slice(&text).map_err(|err| Error::Manifest {
-                    path: path.clone(),
-                    message: err.to_string(),
-                })?;
-            manifest.push(transaction);
+            if contiguous {
+                manifest.loaded_at = Some(started);
+                return Ok(manifest);
+            }
+            // Another writer checkpointed and cleaned the log between the two reads.
+            log::debug!("the manifest changed while it was read; reading it again");
         }
-        Ok(manifest)
+        Err(Error::Manifest {
+            path: lake.log_dir(),
+            message: "the log has a gap after its latest checkpoint (an entry was deleted)"
+                .to_string(),
+        })
     }
 
-    /// The committed transactions, in order.
+    /// Every transaction whose log entry is still kept (the last days' and those after the
+    /// checkpoint: see `checkpoint.rs`), in order: the recent history, for reports.
+    pub fn recent(lake: &Lake) -> Result<Vec<Transaction>> {
+        read_entries(lake, 0)
+    }
+
+    /// A manifest at a checkpoint's state.
+    pub(super) fn at_checkpoint(
+        seq: u64,
+        sources: HashMap<String, SourceState>,
+        live: BTreeMap<String, OutputEntry>,
+    ) -> Self {
+        Self {
+            base: seq,
+            transactions: Vec::new(),
+            sources,
+            live,
+            loaded_at: None,
+        }
+    }
+
+    /// How long ago its log was read.
+    pub fn age(&self) -> std::time::Duration {
+        self.loaded_at.map(|t| t.elapsed()).unwrap_or_default()
+    }
+
+    /// The latest state of every source object any transaction read, by key.
+    pub fn sources(&self) -> &HashMap<String, SourceState> {
+        &self.sources
+    }
+
+    /// The transactions committed after the checkpoint it was loaded from, in order.
     pub fn transactions(&self) -> &[Transaction] {
         &self.transactions
     }
@@ -182,7 +213,8 @@ impl Manifest {
         self.sources.get(key)
     }
 
-    /// The committed transaction with this id.
+    /// The committed transaction with this id, among those after the checkpoint (a checkpoint
+    /// covers only transactions whose publish is finished).
     pub fn transaction(&self, txid: &str) -> Option<&Transaction> {
         self.transactions.iter().find(|t| t.txid == txid)
     }
@@ -190,24 +222,32 @@ impl Manifest {
     /// The files the committed transactions left in the lake (published and not replaced), by
     /// lake-relative path.
     pub fn live_files(&self) -> BTreeMap<&str, &OutputEntry> {
-        live_files(&self.transactions)
+        self.live
+            .iter()
+            .map(|(path, entry)| (path.as_str(), entry))
+            .collect()
     }
 
     /// The live files directly in a lake-relative folder (`events/event_date=2024-03-05`).
     pub fn live_in(&self, dir: &str) -> Vec<String> {
-        self.live_files()
-            .into_keys()
+        self.live
+            .keys()
             .filter(|path| {
                 path.rsplit_once('/')
                     .is_some_and(|(parent, _)| parent == dir)
             })
-            .map(str::to_string)
+            .cloned()
             .collect()
+    }
+
+    /// The sequence number of the last committed transaction (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.transactions.last().map_or(self.base, |t| t.seq)
     }
 
     /// The sequence number the next commit takes.
     pub fn next_seq(&self) -> u64 {
-        self.transactions.last().map_or(1, |t| t.seq + 1)
+        self.last_seq() + 1
     }
 
     /// Records a transaction that was just committed.
@@ -219,35 +259,80 @@ impl Manifest {
                     size: source.size,
                     version: source.version.clone(),
                     status: source.status,
+                    seq: transaction.seq,
+                    error: source.error.clone(),
                 },
             );
+        }
+        for output in &transaction.outputs {
+            self.live.insert(output.path.clone(), output.clone());
+        }
+        for removed in &transaction.removed {
+            self.live.remove(removed);
         }
         self.transactions.push(transaction);
     }
 }
 
-/// The files a log of transactions leaves in the lake (published and not replaced), by
-/// lake-relative path.
-pub fn live_files(log: &[Transaction]) -> BTreeMap<&str, &OutputEntry> {
-    let mut live = BTreeMap::new();
-    for transaction in log {
-        for output in &transaction.outputs {
-            live.insert(output.path.as_str(), output);
-        }
-        for removed in &transaction.removed {
-            live.remove(removed.as_str());
-        }
-    }
-    live
-}
-
 /// The manifest log's directory, relative to the lake.
 pub const LOG_DIR: &str = "_trailq/log";
 
-/// Whether a log directory entry is a committed transaction (not a temporary file).
-fn is_log_entry(path: &str) -> bool {
+/// How often [`Manifest::load`] reads again when a concurrent checkpoint cleaned the log
+/// under it.
+const LOAD_ATTEMPTS: usize = 3;
+
+/// The sequence number of a log directory entry that is a committed transaction (not a
+/// temporary file).
+pub(super) fn log_entry_seq(path: &str) -> Option<u64> {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.ends_with(".json") && !name.starts_with('.')
+    name.strip_suffix(".json")?.parse().ok()
+}
+
+/// The lake's log entries after sequence number `after`, parsed, in order.
+fn read_entries(lake: &Lake, after: u64) -> Result<Vec<Transaction>> {
+    let entries: Vec<(PathBuf, Vec<u8>)> = match lake.remote() {
+        Some(remote) => {
+            let start = format!("{LOG_DIR}/{}", log_file_name(after));
+            let names: Vec<String> = remote
+                .list_after(LOG_DIR, &start)?
+                .into_iter()
+                .map(|object| object.path)
+                .filter(|path| log_entry_seq(path).is_some_and(|seq| seq > after))
+                .collect();
+            let texts = remote.get_many(&names)?;
+            names
+                .iter()
+                .map(|name| PathBuf::from(remote.display(name)))
+                .zip(texts.into_iter().map(|bytes| bytes.to_vec()))
+                .collect()
+        }
+        None => {
+            let dir = lake.log_dir();
+            let mut paths = Vec::new();
+            for entry in fs::read_dir(&dir).map_err(|err| Error::io(&dir, err))? {
+                let path = entry.map_err(|err| Error::io(&dir, err))?.path();
+                if log_entry_seq(&path.to_string_lossy()).is_some_and(|seq| seq > after) {
+                    paths.push(path);
+                }
+            }
+            paths.sort();
+            let mut entries = Vec::with_capacity(paths.len());
+            for path in paths {
+                let text = fs::read(&path).map_err(|err| Error::io(&path, err))?;
+                entries.push((path, text));
+            }
+            entries
+        }
+    };
+    entries
+        .into_iter()
+        .map(|(path, text)| {
+            serde_json::from_slice(&text).map_err(|err| Error::Manifest {
+                path,
+                message: err.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The log file name of a sequence number (zero-padded, so names sort in commit order).

@@ -6,6 +6,7 @@
 //! <lake>/insights/event_date=YYYY-MM-DD/...
 //! <lake>/rejects/part-<txid>.parquet
 //! <lake>/_trailq/log/<seq>.json          one committed transaction each: the manifest
+//! <lake>/_trailq/checkpoint/<seq>.json.gz the manifest's state at one transaction
 //! <lake>/_trailq/staging/<txid>/...      files written but not yet published
 //! <lake>/_trailq/lock                    held (flock) by the one running ingest
 //! ```
@@ -14,6 +15,7 @@
 //! a local scratch directory and the commit made by a conditional put.
 
 mod catalog;
+mod checkpoint;
 mod commit;
 pub mod delta;
 mod manifest;
@@ -22,7 +24,8 @@ mod remote;
 pub use catalog::Table;
 pub use commit::{commit, recover};
 pub use manifest::{
-    LOG_DIR, Manifest, OutputEntry, SourceEntry, SourceStatus, Transaction, live_files,
+    LOG_DIR, Manifest, OutputEntry, SourceEntry, SourceState, SourceStatus, Transaction,
+    log_file_name,
 };
 pub use remote::{ABANDONED_AFTER, Remote, RemoteObject, Scratch};
 

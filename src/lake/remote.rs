@@ -126,10 +126,25 @@ impl Remote {
 
     /// Every object under a directory of the lake (recursively), in path order.
     pub fn list(&self, relative_dir: &str) -> Result<Vec<RemoteObject>> {
+        self.list_from(relative_dir, None)
+    }
+
+    /// The objects under a directory of the lake whose paths sort after `after` (a relative
+    /// path), in path order: S3 starts the listing there, so what precedes it costs nothing.
+    pub fn list_after(&self, relative_dir: &str, after: &str) -> Result<Vec<RemoteObject>> {
+        self.list_from(relative_dir, Some(after))
+    }
+
+    fn list_from(&self, relative_dir: &str, after: Option<&str>) -> Result<Vec<RemoteObject>> {
         let prefix = self.path(relative_dir.trim_end_matches('/'));
+        let offset = after.map(|after| self.path(after));
         let now = Utc::now();
         let list = retried(relative_dir, || {
-            self.store.list(Some(&prefix)).try_collect::<Vec<_>>()
+            match &offset {
+                Some(offset) => self.store.list_with_offset(Some(&prefix), offset),
+                None => self.store.list(Some(&prefix)),
+            }
+            .try_collect::<Vec<_>>()
         });
         let mut objects: Vec<RemoteObject> = self
             .handle
@@ -143,6 +158,17 @@ impl Remote {
             .collect();
         objects.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(objects)
+    }
+
+    /// Puts `bytes` at `relative`, replacing what is there (an S3 put is atomic).
+    pub fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(relative);
+        let payload = PutPayload::from(bytes);
+        let put = retried(relative, || self.store.put(&path, payload.clone()));
+        self.handle
+            .block_on(put)
+            .map(|_| ())
+            .map_err(|err| self.error(relative, err))
     }
 
     /// The content of one object.

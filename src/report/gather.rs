@@ -545,28 +545,30 @@ async fn detection(
 }
 
 async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Result<Health> {
-    let manifest = Manifest::load(lake)?;
     let (mut ingested, mut partial, mut failed) = (0, 0, 0);
-    let mut latest: HashMap<&str, (SourceStatus, Option<&str>)> = HashMap::new();
-    for transaction in manifest.transactions() {
+    for transaction in Manifest::recent(lake)? {
         let committed = DateTime::parse_from_rfc3339(&transaction.committed_at)
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
-        let inside = committed >= since && committed < until;
+        if committed < since || committed >= until {
+            continue;
+        }
         for source in &transaction.sources {
-            if inside {
-                match source.status {
-                    SourceStatus::Ingested => ingested += 1,
-                    SourceStatus::Partial => partial += 1,
-                    SourceStatus::Failed => failed += 1,
-                }
+            match source.status {
+                SourceStatus::Ingested => ingested += 1,
+                SourceStatus::Partial => partial += 1,
+                SourceStatus::Failed => failed += 1,
             }
-            latest.insert(&source.key, (source.status, source.error.as_deref()));
         }
     }
+    let manifest = Manifest::load(lake)?;
+    let latest = manifest
+        .sources()
+        .iter()
+        .map(|(key, state)| (key, (state.status, state.error.as_deref())));
     let mut outstanding: HashMap<String, RejectGroup> = HashMap::new();
-    for (key, (status, error)) in &latest {
-        if *status == SourceStatus::Ingested {
+    for (key, (status, error)) in latest {
+        if status == SourceStatus::Ingested {
             continue;
         }
         let reason = error
@@ -584,7 +586,7 @@ async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Re
                 example: key.to_string(),
             });
         group.count += 1;
-        if **key < *group.example {
+        if *key < group.example {
             group.example = key.to_string();
         }
     }

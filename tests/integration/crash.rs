@@ -103,6 +103,13 @@ fn a_crash_in_each_commit_window_loses_and_duplicates_nothing() {
     }
 }
 
+/// A manifest checkpoint every other commit, and the log entries it covers deleted at once, so
+/// that kills land in checkpoints and in the log's cleaning too.
+const CHECKPOINT_OFTEN: &[(&str, &str)] = &[
+    ("TRAILQ_CHECKPOINT_INTERVAL", "2"),
+    ("TRAILQ_LOG_RETENTION_SECS", "0"),
+];
+
 #[test]
 fn kill_at_random_instants_then_rerun_is_exact() {
     let (_dir, root, trail, expected) = trail_and_reference();
@@ -114,6 +121,7 @@ fn kill_at_random_instants_then_rerun_is_exact() {
         for _ in 0..=(attempt % 2) {
             let mut child = Command::new(env!("CARGO_BIN_EXE_trailq"))
                 .args(ingest_args(&trail, &lake))
+                .envs(CHECKPOINT_OFTEN.iter().copied())
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
@@ -122,8 +130,18 @@ fn kill_at_random_instants_then_rerun_is_exact() {
             child.wait().unwrap();
             assert!(unique_keys(&lake).is_subset(&expected));
         }
-        let (code, _, stderr) = ingest(&trail, &lake, &[]);
-        assert_eq!(code, 0, "{stderr}");
+        let output = trailq_with_env(&ingest_args(&trail, &lake), CHECKPOINT_OFTEN);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_eq!(unique_keys(&lake), expected, "attempt {attempt}");
+        if attempt == 3 {
+            assert!(
+                !files_below(&lake.join("_trailq/checkpoint")).is_empty(),
+                "no manifest checkpoint was written"
+            );
+        }
     }
 }

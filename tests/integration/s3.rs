@@ -163,10 +163,15 @@ fn s3_ingest(source: &str, lake: &str, extra: &[&str], endpoint: &str) -> (i32, 
     (output.status.code().unwrap_or(-1), summary, stderr)
 }
 
+/// A writer of several commits that checkpoints the manifest after every other one and cleans
+/// its log after seconds, so that concurrent writers race on checkpoints and cleaning too.
 fn spawn_ingest(source: &str, lake: &str, extra: &[&str]) -> Child {
     let mut args = vec!["ingest", source, "--lake", lake, "--json"];
+    args.extend_from_slice(&["--commit-every", "256KiB", "--memory-budget", "4MiB"]);
     args.extend_from_slice(extra);
     command(&args, &endpoint())
+        .env("TRAILQ_CHECKPOINT_INTERVAL", "2")
+        .env("TRAILQ_LOG_RETENTION_SECS", "4")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
