@@ -165,13 +165,13 @@ fn build(trail: &Path, lake: &Path, commits: u64) {
     let dir = day_file.rsplit_once('/').unwrap().0.to_string();
     let mut previous = day_file.clone();
     // Two real commits come before and after the history: the ingest, and the re-delivery.
-    for seq in manifest.next_seq()..commits.saturating_sub(1).max(manifest.next_seq()) {
+    for seq in manifest.next_seq()..commits.max(manifest.next_seq()) {
         let path = format!("{dir}/part-history-{seq}.parquet");
         std::fs::hard_link(lake.join(&day_file), lake.join(&path)).unwrap();
         let transaction = Transaction {
             seq,
             txid: format!("history-{seq}"),
-            writer: "lake_open bench".into(),
+            writer: "lake_open bench compact".into(),
             started_at: Utc::now().to_rfc3339(),
             committed_at: Utc::now().to_rfc3339(),
             sources: Vec::new(),

@@ -373,17 +373,25 @@ fn partition_values(table: Table, path: &str) -> HashMap<String, Option<String>>
     )])
 }
 
+/// The partition columns a Delta operation on `table` names.
+fn partition_columns(table: Table) -> Option<Vec<String>> {
+    table.partitioned().then(|| vec![EVENT_DATE.to_string()])
+}
+
+/// A blind append of files to `table`.
+fn append(table: Table) -> DeltaOperation {
+    DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: partition_columns(table),
+        predicate: None,
+    }
+}
+
 /// What a manifest transaction is to Delta: an append, a compaction (files rewritten, rows
 /// unchanged) or a replacement (findings re-run).
 fn operation(table: Table, transaction: &Transaction) -> (DeltaOperation, bool) {
-    let partition_by = table.partitioned().then(|| vec![EVENT_DATE.to_string()]);
     if transaction.removed.is_empty() {
-        let write = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by,
-            predicate: None,
-        };
-        return (write, true);
+        return (append(table), true);
     }
     if transaction.writer.ends_with(" compact") {
         let optimize = DeltaOperation::Optimize {
@@ -406,7 +414,7 @@ fn operation(table: Table, transaction: &Transaction) -> (DeltaOperation, bool) 
     });
     let overwrite = DeltaOperation::Write {
         mode: SaveMode::Overwrite,
-        partition_by,
+        partition_by: partition_columns(table),
         predicate,
     };
     (overwrite, true)
@@ -503,12 +511,7 @@ async fn sync_table(tables: &Tables, manifest: &Manifest, table: Table) -> Resul
                 Some(add_action(table, output, relative, true))
             })
             .collect();
-        let partition_by = table.partitioned().then(|| vec![EVENT_DATE.to_string()]);
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by,
-            predicate: None,
-        };
+        let operation = append(table);
         let transaction = manifest.transactions().iter().rev().find(|t| touches(t));
         CommitBuilder::from(properties(last_seq, transaction))
             .with_actions(live)

@@ -863,3 +863,88 @@ fn shards_and_concurrent_writers_share_one_lake() {
         trail.to_str().unwrap(),
     );
 }
+
+#[test]
+fn compactions_racing_appends_to_the_same_days_lose_nothing() {
+    let (_dir, root) = temp_dir();
+    let full = root.join("full");
+    generate(&spec(39), &full).unwrap();
+    let reference = root.join("reference");
+    assert_eq!(ingest(&full, &reference, &[]).0, 0);
+    // Every other file first, so that the rest lands in the days being compacted.
+    let trail = root.join("trail");
+    let mut files = files_below(&full);
+    files.sort();
+    let later: Vec<PathBuf> = files.iter().skip(1).step_by(2).cloned().collect();
+    for (i, file) in files.iter().enumerate() {
+        let target = trail.join(file.strip_prefix(&full).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if i % 2 == 0 {
+            std::fs::copy(file, &target).unwrap();
+        }
+    }
+    let bucket = new_bucket("race");
+    let lake_url = format!("s3://{bucket}/lake/");
+    let endpoint = endpoint();
+    let source = trail.to_str().unwrap();
+    let small = ["--memory-budget", "1MiB"];
+    let (code, _, stderr) = s3_ingest(source, &lake_url, &small, &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    for file in &later {
+        std::fs::copy(file, trail.join(file.strip_prefix(&full).unwrap())).unwrap();
+    }
+
+    // Two compactions and an append of the same days, at once.
+    let spawn = |args: &[&str]| {
+        command(args, &endpoint)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let compactions: Vec<Child> = (0..2)
+        .map(|_| spawn(&["compact", "--lake", &lake_url]))
+        .collect();
+    let append = spawn(&[
+        "ingest",
+        source,
+        "--lake",
+        &lake_url,
+        "--memory-budget",
+        "1MiB",
+    ]);
+    let appended = append.wait_with_output().unwrap();
+    assert!(
+        appended.status.success(),
+        "an append never conflicts with a compaction: {}",
+        String::from_utf8_lossy(&appended.stderr)
+    );
+    let mut won = 0;
+    for compaction in compactions {
+        let output = compaction.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match output.status.code() {
+            Some(0) => won += 1,
+            // The loser of two compactions of one day says so, and leaves the day to the winner.
+            Some(2) => assert!(stderr.contains("at the same time"), "{stderr}"),
+            code => panic!("compaction exited {code:?}: {stderr}"),
+        }
+    }
+    assert!(won >= 1, "no compaction committed");
+
+    // Whatever the order, every event is there once; a last compaction leaves one file a day.
+    let finished = command(&["compact", "--lake", &lake_url], &endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        finished.status.success(),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    let mirror = root.join("mirror");
+    download_prefix(&bucket, "lake/", &mirror);
+    assert_same_lake(&mirror, source, &reference, full.to_str().unwrap());
+    let days = table_files(&mirror, "events");
+    let folders: HashSet<_> = days.iter().map(|p| p.parent().unwrap()).collect();
+    assert_eq!(days.len(), folders.len(), "{days:?}");
+}
