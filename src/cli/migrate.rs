@@ -35,7 +35,7 @@ pub fn run(args: MigrateArgs) -> Result<u8> {
     for (table, version) in &after.versions {
         let files = after
             .files
-            .iter()
+            .keys()
             .filter(|path| path.starts_with(&format!("{}/", table.name())))
             .count();
         let state = if before.versions.contains_key(table) {

@@ -583,11 +583,20 @@ pub enum AsOf {
     EventsVersion(u64),
 }
 
+/// A data file as a table's Delta log describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataFile {
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was written (ms since the epoch).
+    pub modified_ms: i64,
+}
+
 /// One state of the lake: the data files each table holds, and the tables' versions.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Every data file, lake-relative (`events/event_date=2024-03-05/part-....parquet`).
-    pub files: std::collections::HashSet<String>,
+    /// Every data file, by lake-relative path (`events/event_date=2024-03-05/part-....parquet`).
+    pub files: std::collections::BTreeMap<String, DataFile>,
     /// The version of each table that has a Delta log (then: at that time).
     pub versions: std::collections::BTreeMap<Table, u64>,
 }
@@ -684,12 +693,13 @@ pub async fn snapshot(tables: &Tables, as_of: AsOf) -> Result<Snapshot> {
         let Some(delta) = delta else { continue };
         let state = delta.snapshot().map_err(|err| tables.error(table, err))?;
         snapshot.versions.insert(table, state.version());
-        snapshot.files.extend(
-            state
-                .log_data()
-                .iter()
-                .map(|file| format!("{}/{}", table.name(), file.path())),
-        );
+        snapshot.files.extend(state.log_data().iter().map(|file| {
+            let meta = DataFile {
+                size: file.size().max(0) as u64,
+                modified_ms: file.modification_time(),
+            };
+            (format!("{}/{}", table.name(), file.path()), meta)
+        }));
     }
     Ok(snapshot)
 }

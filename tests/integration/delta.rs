@@ -306,7 +306,8 @@ fn time_travel_history_and_vacuum() {
         "SELECT count(*) FROM events",
     ]);
     assert_eq!(gone.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&gone.stderr).contains("trailq vacuum"));
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert!(stderr.contains("trailq vacuum"), "{stderr}");
     assert_readers_agree(&lake);
 }
 
