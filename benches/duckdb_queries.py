@@ -3,7 +3,9 @@
 trailq's SQL functions are defined as DuckDB macros with the same meaning (ip_in_cidr for IPv4
 only, which is what the benchmark's parameters use). Prints [[name, median_ms, rows], ...] as
 JSON.
-Usage: duckdb_queries.py LAKE RUNS QUERIES_JSON PARAMS_JSON
+Usage: duckdb_queries.py LAKE RUNS QUERIES_JSON PARAMS_JSON FILES_JSON
+(FILES_JSON: the events files of the lake's Delta snapshot, lake-relative: files a compaction
+replaced stay on disk until `trailq vacuum`, so a glob would read events twice.)
 """
 import json
 import re
@@ -13,9 +15,10 @@ import time
 import duckdb
 
 lake, runs, queries, params = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), dict(json.loads(sys.argv[4]))
+files = [f"{lake}/{path}" for path in json.load(open(sys.argv[5]))]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
-con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/**/*.parquet', hive_partitioning = true)")
+con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true)")
 for macro in [
     """CREATE MACRO json_get_str(j, k) AS json_extract_string(j, '$."' || k || '"'),
                     (j, k1, k2) AS json_extract_string(j, '$."' || k1 || '"."' || k2 || '"')""",

@@ -160,18 +160,40 @@ fn build_lake(work: &Path, lake: &Path, events: u64) {
     std::fs::remove_dir_all(&trail).unwrap();
 }
 
+/// The events files of the lake's latest Delta snapshot, lake-relative.
+fn events_files(lake: &Path) -> Vec<String> {
+    use trailq::lake::delta::{AsOf, Tables, snapshot};
+    let lake = trailq::lake::Lake::open(lake).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let snapshot = runtime
+        .block_on(snapshot(&Tables::of(&lake), AsOf::Latest))
+        .unwrap();
+    snapshot
+        .files
+        .into_keys()
+        .filter(|path| path.starts_with("events/"))
+        .collect()
+}
+
 /// DuckDB's median time and row count per canned query, from one Python process (`None`
 /// without duckdb).
 fn duckdb_times(lake: &Path) -> Option<Vec<(String, f64, usize)>> {
     let queries: Vec<(String, String)> =
         canned::all().into_iter().map(|q| (q.name, q.sql)).collect();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_queries.py");
+    let files_json = lake.with_extension("events-files.json");
+    std::fs::write(
+        &files_json,
+        serde_json::to_vec(&events_files(lake)).unwrap(),
+    )
+    .unwrap();
     let output = Command::new("python3")
         .arg(&script)
         .arg(lake)
         .arg(RUNS.to_string())
         .arg(serde_json::to_string(&queries).unwrap())
         .arg(serde_json::to_string(&PARAMS).unwrap())
+        .arg(&files_json)
         .output()
         .ok()?;
     if !output.status.success() {
