@@ -157,10 +157,10 @@ fn build(trail: &Path, lake: &Path, commits: u64) {
     let mut manifest = Manifest::load(&opened).unwrap();
     let (mut day_file, entry) = manifest
         .live_files()
-        .into_iter()
-        .filter(|(path, _)| path.starts_with("events/"))
-        .max_by_key(|(path, _)| path.to_string())
-        .map(|(path, entry)| (path.to_string(), entry.clone()))
+        .iter()
+        .rev()
+        .find(|(path, _)| path.starts_with("events/"))
+        .map(|(path, entry)| (path.clone(), entry.clone()))
         .expect("the ingest wrote events");
     let dir = day_file.rsplit_once('/').unwrap().0.to_string();
     let mut previous = day_file.clone();

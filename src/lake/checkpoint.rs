@@ -20,7 +20,8 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{LOG_DIR, log_entry_seq};
+use super::commit::STAGING_DIR;
+use super::manifest::{LOG_DIR, log_entry_seq, numbered_file};
 use super::{Lake, Manifest, OutputEntry, sync_dir};
 use crate::error::{Error, Result};
 
@@ -86,7 +87,7 @@ impl Checkpoint {
             writer: format!("trailq {}", env!("CARGO_PKG_VERSION")),
             written_at: chrono::Utc::now().to_rfc3339(),
             sources,
-            live: manifest.live_files().into_values().cloned().collect(),
+            live: manifest.live_files().values().cloned().collect(),
         }
     }
 
@@ -108,8 +109,7 @@ fn file_name(seq: u64) -> String {
 }
 
 fn checkpoint_seq(path: &str) -> Option<u64> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.strip_suffix(".json.gz")?.parse().ok()
+    numbered_file(path, ".json.gz")
 }
 
 /// The sequence numbers of the lake's checkpoints, ascending.
@@ -198,15 +198,15 @@ pub fn after_publish(lake: &Lake, manifest: &Manifest) {
 fn staged_transactions(lake: &Lake, manifest: &Manifest) -> Result<bool> {
     let txids: Vec<String> = match lake.remote() {
         Some(remote) => remote
-            .list("_trailq/staging/")?
+            .list(&format!("{STAGING_DIR}/"))?
             .into_iter()
             .filter_map(|object| {
-                let rest = object.path.strip_prefix("_trailq/staging/")?;
+                let rest = object.path.strip_prefix(STAGING_DIR)?.strip_prefix('/')?;
                 Some(rest.split('/').next()?.to_string())
             })
             .collect(),
         None => {
-            let dir = lake.root().join("_trailq/staging");
+            let dir = lake.root().join(STAGING_DIR);
             let mut txids = Vec::new();
             for entry in fs::read_dir(&dir).map_err(|err| Error::io(&dir, err))? {
                 let name = entry.map_err(|err| Error::io(&dir, err))?.file_name();
@@ -356,9 +356,10 @@ mod tests {
         assert_eq!(manifest.transactions().len(), 1);
         assert_eq!(manifest.source("a").unwrap().seq, 3);
         assert_eq!(manifest.source("b").unwrap().size, 2);
-        let live: Vec<&str> = manifest.live_files().into_keys().collect();
+        let live: Vec<&String> = manifest.live_files().keys().collect();
         assert_eq!(live, ["events/d=1/y.parquet", "events/d=1/z.parquet"]);
-        assert_eq!(Manifest::recent(&lake).unwrap().len(), 1);
+        let (_, history) = Manifest::load_with_history(&lake).unwrap();
+        assert!(history.is_empty(), "cleaned");
     }
 
     #[test]
@@ -372,8 +373,8 @@ mod tests {
             clean(&lake, seq, log_retention()).unwrap();
         }
         assert_eq!(list(&lake).unwrap(), [2, 3]);
-        assert_eq!(Manifest::recent(&lake).unwrap().len(), 3);
-        let manifest = Manifest::load(&lake).unwrap();
+        let (manifest, history) = Manifest::load_with_history(&lake).unwrap();
+        assert_eq!(history.len(), 3, "kept for the retention");
         assert_eq!((manifest.last_seq(), manifest.transactions().len()), (3, 0));
     }
 

@@ -108,7 +108,8 @@ fn remote_staging(txid: &str) -> String {
     format!("{STAGING_DIR}/{txid}")
 }
 
-const STAGING_DIR: &str = "_trailq/staging";
+/// The staging directory, relative to the lake.
+pub(super) const STAGING_DIR: &str = "_trailq/staging";
 
 /// The remote commit (see `remote.rs`): upload to staging, conditional put of the log entry,
 /// then copy into place.
@@ -267,7 +268,7 @@ pub fn recover(lake: &Lake, manifest: &Manifest) -> Result<(usize, usize)> {
     if let Some(remote) = lake.remote() {
         return recover_remote(lake, remote, manifest);
     }
-    let staging_root = lake.root().join("_trailq/staging");
+    let staging_root = lake.root().join(STAGING_DIR);
     let mut finished = 0;
     let mut discarded = 0;
     let entries = fs::read_dir(&staging_root).map_err(|err| Error::io(&staging_root, err))?;

@@ -505,7 +505,7 @@ async fn sync_table(tables: &Tables, manifest: &Manifest, table: Table) -> Resul
         // were Delta tables): one commit of the files the manifest has live in it now.
         let live: Vec<Action> = manifest
             .live_files()
-            .into_iter()
+            .iter()
             .filter_map(|(path, output)| {
                 let relative = table_path(table, path)?;
                 Some(add_action(table, output, relative, true))

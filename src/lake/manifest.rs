@@ -142,6 +142,17 @@ pub struct Manifest {
 impl Manifest {
     /// Reads the lake's latest checkpoint and every transaction committed after it.
     pub fn load(lake: &Lake) -> Result<Self> {
+        Ok(Self::read(lake, false)?.0)
+    }
+
+    /// [`Manifest::load`], and the transactions before its checkpoint whose log entries are
+    /// still kept (the last days': see `checkpoint.rs`), in order: the recent history, for
+    /// reports. One read of the log gives both.
+    pub fn load_with_history(lake: &Lake) -> Result<(Self, Vec<Transaction>)> {
+        Self::read(lake, true)
+    }
+
+    fn read(lake: &Lake, with_history: bool) -> Result<(Self, Vec<Transaction>)> {
         for _ in 0..LOAD_ATTEMPTS {
             let started = std::time::Instant::now();
             let checkpoint = checkpoint::latest(lake)?;
@@ -150,8 +161,13 @@ impl Manifest {
                 Some(checkpoint) => checkpoint.into_manifest(),
                 None => Manifest::default(),
             };
+            let mut history = Vec::new();
             let mut contiguous = true;
-            for transaction in read_entries(lake, base)? {
+            for transaction in read_entries(lake, if with_history { 0 } else { base })? {
+                if transaction.seq <= base {
+                    history.push(transaction);
+                    continue;
+                }
                 if transaction.seq != manifest.next_seq() {
                     contiguous = false;
                     break;
@@ -160,7 +176,7 @@ impl Manifest {
             }
             if contiguous {
                 manifest.loaded_at = Some(started);
-                return Ok(manifest);
+                return Ok((manifest, history));
             }
             // Another writer checkpointed and cleaned the log between the two reads.
             log::debug!("the manifest changed while it was read; reading it again");
@@ -170,12 +186,6 @@ impl Manifest {
             message: "the log has a gap after its latest checkpoint (an entry was deleted)"
                 .to_string(),
         })
-    }
-
-    /// Every transaction whose log entry is still kept (the last days' and those after the
-    /// checkpoint: see `checkpoint.rs`), in order: the recent history, for reports.
-    pub fn recent(lake: &Lake) -> Result<Vec<Transaction>> {
-        read_entries(lake, 0)
     }
 
     /// A manifest at a checkpoint's state.
@@ -221,11 +231,8 @@ impl Manifest {
 
     /// The files the committed transactions left in the lake (published and not replaced), by
     /// lake-relative path.
-    pub fn live_files(&self) -> BTreeMap<&str, &OutputEntry> {
-        self.live
-            .iter()
-            .map(|(path, entry)| (path.as_str(), entry))
-            .collect()
+    pub fn live_files(&self) -> &BTreeMap<String, OutputEntry> {
+        &self.live
     }
 
     /// The live files directly in a lake-relative folder (`events/event_date=2024-03-05`).
@@ -284,8 +291,13 @@ const LOAD_ATTEMPTS: usize = 3;
 /// The sequence number of a log directory entry that is a committed transaction (not a
 /// temporary file).
 pub(super) fn log_entry_seq(path: &str) -> Option<u64> {
+    numbered_file(path, ".json")
+}
+
+/// The sequence number of a file named `<seq><suffix>` (a log entry, a checkpoint).
+pub(super) fn numbered_file(path: &str, suffix: &str) -> Option<u64> {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.strip_suffix(".json")?.parse().ok()
+    name.strip_suffix(suffix)?.parse().ok()
 }
 
 /// The lake's log entries after sequence number `after`, parsed, in order.

@@ -545,8 +545,9 @@ async fn detection(
 }
 
 async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Result<Health> {
+    let (manifest, history) = Manifest::load_with_history(lake)?;
     let (mut ingested, mut partial, mut failed) = (0, 0, 0);
-    for transaction in Manifest::recent(lake)? {
+    for transaction in history.iter().chain(manifest.transactions()) {
         let committed = DateTime::parse_from_rfc3339(&transaction.committed_at)
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
@@ -561,7 +562,6 @@ async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Re
             }
         }
     }
-    let manifest = Manifest::load(lake)?;
     let latest = manifest
         .sources()
         .iter()

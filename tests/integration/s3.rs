@@ -238,6 +238,13 @@ fn assert_same_lake(s3_lake: &Path, s3_root: &str, local_lake: &Path, local_root
     }
 }
 
+/// Asserts that each day of a lake's `events` is one file (as a compaction leaves it).
+fn assert_one_file_a_day(lake: &Path) {
+    let days = table_files(lake, "events");
+    let folders: HashSet<_> = days.iter().map(|p| p.parent().unwrap()).collect();
+    assert_eq!(days.len(), folders.len(), "{days:?}");
+}
+
 #[test]
 fn trail_bucket_ingests_like_the_local_folder() {
     let (_dir, root) = temp_dir();
@@ -626,9 +633,7 @@ fn lake_in_s3_is_compacted_and_a_crash_mid_publish_shows_no_event_twice() {
     assert_eq!(count(), events);
     let mirror = root.join("mirror");
     download_prefix(&bucket, "lake/", &mirror);
-    let days: Vec<PathBuf> = table_files(&mirror, "events");
-    let folders: std::collections::HashSet<_> = days.iter().map(|p| p.parent().unwrap()).collect();
-    assert_eq!(days.len(), folders.len(), "{days:?}");
+    assert_one_file_a_day(&mirror);
     assert!(
         files_below(&mirror)
             .iter()
@@ -944,7 +949,5 @@ fn compactions_racing_appends_to_the_same_days_lose_nothing() {
     let mirror = root.join("mirror");
     download_prefix(&bucket, "lake/", &mirror);
     assert_same_lake(&mirror, source, &reference, full.to_str().unwrap());
-    let days = table_files(&mirror, "events");
-    let folders: HashSet<_> = days.iter().map(|p| p.parent().unwrap()).collect();
-    assert_eq!(days.len(), folders.len(), "{days:?}");
+    assert_one_file_a_day(&mirror);
 }
