@@ -7,6 +7,9 @@
 //! whatever the partition's size, and writes one file per window. Its transactions list the
 //! files they replace: one atomic commit makes the new files visible and retires the old, the
 //! same protocol as ingest (`lake::commit`). The rows are the same rows, checked by count.
+//!
+//! Rewriting an `events` day also derives its `sessions` from the rows, as one file that
+//! replaces the day's others: a lake ingested before that table existed gets it this way.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +26,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::identity;
+use crate::ingest::stage_sessions;
 use crate::lake::{
     Lake, LakeFile, Manifest, OutputEntry, Table, Transaction, commit, new_txid, recover,
 };
@@ -68,10 +73,14 @@ pub struct CompactSummary {
     pub elapsed: Duration,
 }
 
-/// One partition to rewrite: its folder and live files.
+/// One partition to rewrite: its folder and live files, and for `events` the live `sessions`
+/// files of its day, which the rewrite derives again.
 struct Partition {
+    table: Table,
+    day: i32,
     dir: String,
     files: Vec<OutputEntry>,
+    sessions: Vec<String>,
 }
 
 /// Compacts the partitions of `lake` that need it.
@@ -97,7 +106,7 @@ pub fn compact(lake: &Lake, options: &CompactOptions) -> Result<CompactSummary> 
         let mut removed = Vec::new();
         for partition in &plan[start..end] {
             let written = rewrite(lake, &txid, partition, options.memory_budget);
-            let written = match written {
+            let (written, sessions) = match written {
                 Ok(written) => written,
                 Err(err) => {
                     let _ = std::fs::remove_dir_all(lake.staging_dir(&txid));
@@ -111,7 +120,9 @@ pub fn compact(lake: &Lake, options: &CompactOptions) -> Result<CompactSummary> 
             summary.bytes_before += partition.files.iter().map(|f| f.bytes).sum::<u64>();
             summary.bytes_after += written.iter().map(|f| f.bytes).sum::<u64>();
             outputs.extend(written);
+            outputs.extend(sessions);
             removed.extend(partition.files.iter().map(|f| f.path.clone()));
+            removed.extend(partition.sessions.iter().cloned());
         }
         let transaction = Transaction::replacing(txid, "compact", started_at, outputs, removed);
         commit(lake, &mut manifest, transaction)?;
@@ -122,9 +133,11 @@ pub fn compact(lake: &Lake, options: &CompactOptions) -> Result<CompactSummary> 
     Ok(summary)
 }
 
-/// The partitions with more than one file, or with a file in another layout, in day order.
+/// The partitions with more than one file, or with a file in another layout, or (for
+/// `events`) with a file whose sessions were never derived, in day order.
 fn plan(manifest: &Manifest, options: &CompactOptions) -> Vec<Partition> {
-    let mut partitions: BTreeMap<(&str, i32), Vec<OutputEntry>> = BTreeMap::new();
+    let mut partitions: BTreeMap<(Table, i32), Vec<OutputEntry>> = BTreeMap::new();
+    let mut sessions: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     for (path, entry) in manifest.live_files() {
         let mut parts = path.split('/');
         let (Some(table), Some(folder), Some(_file), None) =
@@ -132,9 +145,9 @@ fn plan(manifest: &Manifest, options: &CompactOptions) -> Vec<Partition> {
         else {
             continue;
         };
-        if !Table::named(table).is_some_and(Table::holds_events) {
+        let Some(table) = Table::named(table) else {
             continue;
-        }
+        };
         let Some(day) = folder.strip_prefix("event_date=").and_then(parse_day) else {
             continue;
         };
@@ -143,21 +156,33 @@ fn plan(manifest: &Manifest, options: &CompactOptions) -> Vec<Partition> {
         {
             continue;
         }
-        partitions
-            .entry((table, day))
-            .or_default()
-            .push(entry.clone());
+        if table == Table::Sessions {
+            sessions.entry(day).or_default().push(path.clone());
+        } else if table.holds_events() {
+            partitions
+                .entry((table, day))
+                .or_default()
+                .push(entry.clone());
+        }
     }
     partitions
         .into_iter()
-        .filter(|(_, files)| {
-            files.len() > 1 || files.iter().any(|f| f.layout.as_deref() != Some(LAYOUT))
+        .filter(|((table, _), files)| {
+            files.len() > 1
+                || files.iter().any(|f| f.layout.as_deref() != Some(LAYOUT))
+                || (*table == Table::Events && files.iter().any(|f| !f.sessions))
         })
-        .map(|(_, files)| {
+        .map(|((table, day), files)| {
             let dir = files[0].path.rsplit_once('/').expect("a partition file").0;
             Partition {
+                table,
+                day,
                 dir: dir.to_string(),
                 files,
+                sessions: match table {
+                    Table::Events => sessions.remove(&day).unwrap_or_default(),
+                    _ => Vec::new(),
+                },
             }
         })
         .collect()
@@ -189,13 +214,14 @@ struct RowGroup {
     max: i64,
 }
 
-/// Rewrites one partition into the transaction's staging directory, a window of time per file.
+/// Rewrites one partition into the transaction's staging directory, a window of time per file,
+/// and for `events` the day's sessions, derived from its rows, as one file.
 fn rewrite(
     lake: &Lake,
     txid: &str,
     partition: &Partition,
     memory_budget: u64,
-) -> Result<Vec<OutputEntry>> {
+) -> Result<(Vec<OutputEntry>, Option<OutputEntry>)> {
     let inputs = partition
         .files
         .iter()
@@ -251,6 +277,8 @@ fn rewrite(
     let rows_per_window = (memory_budget / (decoded_bytes / rows.max(1)).max(1)).max(1);
     // Pass 2: each window's rows, from the row groups that overlap it, as one sorted file.
     let mut outputs = Vec::new();
+    let events = partition.table == Table::Events;
+    let mut sessions = Vec::new();
     for (n, (from, to)) in windows(&minutes, rows_per_window).into_iter().enumerate() {
         let batches = groups
             .par_iter()
@@ -259,18 +287,19 @@ fn rewrite(
             .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
         let batches: Vec<RecordBatch> = batches.into_iter().flatten().collect();
         let window_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let everything = vec![true; window_rows];
+        if events {
+            sessions.extend(identity::derive(&batches, &everything));
+        }
         let path = format!("{}/part-{txid}-c{n:04}.parquet", partition.dir);
-        let file = write_sorted(
-            &lake.staging_dir(txid).join(&path),
-            &batches,
-            &vec![true; window_rows],
-        )?;
+        let file = write_sorted(&lake.staging_dir(txid).join(&path), &batches, &everything)?;
         outputs.push(OutputEntry {
             path,
             rows: window_rows as u64,
             bytes: file.bytes,
             layout: Some(LAYOUT.to_string()),
             stats: Some(file.stats),
+            sessions: events,
         });
     }
     if lake.remote().is_some() {
@@ -284,7 +313,17 @@ fn rewrite(
             partition.dir
         )));
     }
-    Ok(outputs)
+    let sessions = match events {
+        true => {
+            let path = format!(
+                "{}/part-{txid}-c.parquet",
+                Lake::partition_dir(Table::Sessions, partition.day)
+            );
+            stage_sessions(&lake.staging_dir(txid), path, sessions)?
+        }
+        false => None,
+    };
+    Ok((outputs, sessions))
 }
 
 /// Cuts the minutes into `[from, to)` windows of at most `rows` rows (a busier single minute

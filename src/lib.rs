@@ -10,6 +10,7 @@ pub mod decode;
 pub mod detect;
 pub mod error;
 pub mod generate;
+pub mod identity;
 pub mod ingest;
 pub mod lake;
 pub mod progress;

@@ -14,7 +14,8 @@ use trailq::error::Result;
 /// many runs leave many files per day, and every query pays for each. Run it after ingest (it
 /// takes the same lock, so not at the same time): partitions already in one file of the current
 /// layout are left alone, so a re-run does nothing. Readers see the old files or the new, never
-/// both: the swap is one commit.
+/// both: the swap is one commit. It also derives the `sessions` of days ingested before that
+/// table existed.
 #[derive(Debug, Args)]
 ///
 /// --since and --until select the days to compact (2024-03-01, or 2d for two days ago).

@@ -148,6 +148,7 @@ pub fn write(
                 bytes: written.bytes,
                 layout: None,
                 stats: Some(written.stats),
+                sessions: false,
             });
         }
     }

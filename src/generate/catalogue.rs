@@ -33,10 +33,7 @@ pub const MANAGEMENT: &[Api] = &[
     api("ec2.amazonaws.com", "RunInstances", false, 6),
     api("ec2.amazonaws.com", "TerminateInstances", false, 4),
     api("ec2.amazonaws.com", "CreateTags", false, 10),
-    api("sts.amazonaws.com", "AssumeRole", true, 90),
     api("sts.amazonaws.com", "GetCallerIdentity", true, 30),
-    api("sts.amazonaws.com", "AssumeRoleWithWebIdentity", true, 8),
-    api("sts.amazonaws.com", "AssumeRoleWithSAML", true, 3),
     api("iam.amazonaws.com", "GetRole", true, 25),
     api("iam.amazonaws.com", "ListRoles", true, 10),
     api("kms.amazonaws.com", "Decrypt", true, 80),
@@ -144,11 +141,6 @@ pub fn request_parameters(api: &Api, pick: &mut fastrand::Rng, region: &str) -> 
             };
             json!({"databaseName": "logs", "tableInput": {"name": "t", "parameters": parameters}})
         }
-        "AssumeRole" => json!({
-            "roleArn": "arn:aws:iam::111122223333:role/app-role",
-            "roleSessionName": format!("session-{}", pick.u32(..1000)),
-            "durationSeconds": 3600,
-        }),
         "GetParameter" | "GetSecretValue" => {
             json!({"name": format!("/app/{}/db-password", region), "withDecryption": true})
         }
@@ -176,10 +168,6 @@ pub fn response_elements(api: &Api, pick: &mut fastrand::Rng) -> Value {
         "RunInstances" => {
             json!({"requestId": format!("{:08x}", pick.u32(..)), "reservationId": format!("r-{:017x}", pick.u64(..)),
                                  "instancesSet": {"items": [{"instanceId": format!("i-{:017x}", pick.u64(..)), "currentState": {"code": 0, "name": "pending"}}]}})
-        }
-        "AssumeRole" => {
-            json!({"credentials": {"accessKeyId": format!("ASIA{:016X}", pick.u64(..)), "sessionToken": "HIDDEN", "expiration": "Mar 5, 2024, 11:00:00 AM"},
-                               "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLE:session", "arn": "arn:aws:sts::111122223333:assumed-role/app-role/session"}})
         }
         "CreateTags" => {
             json!({"requestId": format!("{:08x}", pick.u32(..)), "_return": true})

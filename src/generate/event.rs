@@ -1,5 +1,7 @@
 //! One generated CloudTrail record at a time, of every kind the product must handle.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
@@ -17,6 +19,12 @@ const FLEET_SIZE: u64 = 40;
 fn pooled(account: &str, kind: &str, draw: &str, size: u64) -> u128 {
     let slot = xxhash_rust::xxh3::xxh3_64(draw.as_bytes()) % size;
     xxhash_rust::xxh3::xxh3_128(format!("{account}/{kind}/{slot}").as_bytes())
+}
+
+/// The session name of instance `slot` of an account's fleet for `role`.
+fn fleet_session(account: &str, role: &str, slot: u64) -> String {
+    let id = xxhash_rust::xxh3::xxh3_128(format!("{account}/{role}/{slot}").as_bytes());
+    format!("i-{:017x}", id >> 60)
 }
 
 /// `count` characters A-Z and 0-9 of `bits`.
@@ -37,6 +45,165 @@ pub struct EventFactory<'a> {
     accounts: &'a [String],
     region: &'a str,
     rng: &'a mut fastrand::Rng,
+    /// The sessions this factory's calls used, by key: each gets its issuing call.
+    sessions: HashMap<String, Planned>,
+}
+
+/// Who issued a generated session.
+#[derive(Clone, Debug)]
+enum Issuer {
+    /// An AWS service (an instance profile, a Lambda function's role).
+    Service(&'static str),
+    /// GitHub Actions' OIDC token (`AssumeRoleWithWebIdentity`): always issued, see
+    /// [`EventFactory::issuing_events`].
+    GitHub,
+    /// A person signing in through IAM Identity Center (`AssumeRoleWithSAML`).
+    Sso(String),
+    /// Another session (role chaining), possibly setting a source identity.
+    Session(Box<SessionSpec>, Option<String>),
+    /// An IAM user's `GetFederationToken`.
+    Federation(String),
+    /// An IAM user's `AssumeRole`, with its long-term key.
+    User(String),
+}
+
+/// A generated session: the role (or federated user) and session name in an account, the
+/// period its credentials were issued for, and who issued it.
+#[derive(Clone, Debug)]
+struct SessionSpec {
+    account: String,
+    role: String,
+    session: String,
+    /// Start of the period its credentials were issued for: a block of [`BLOCK_HOURS`] for
+    /// workloads, people and federation, the hour for the pipeline's sessions.
+    hour: DateTime<Utc>,
+    issuer: Issuer,
+}
+
+impl SessionSpec {
+    fn key(&self, region: &str) -> String {
+        let bits = xxhash_rust::xxh3::xxh3_128(
+            format!(
+                "{}/{region}/{}/{}/{}",
+                self.account,
+                self.role,
+                self.session,
+                self.hour.timestamp()
+            )
+            .as_bytes(),
+        );
+        format!("ASIA{}", upper_alnum(bits, 16))
+    }
+
+    fn arn(&self) -> String {
+        match self.issuer {
+            Issuer::Federation(_) => {
+                format!("arn:aws:sts::{}:federated-user/{}", self.account, self.role)
+            }
+            _ => format!(
+                "arn:aws:sts::{}:assumed-role/{}/{}",
+                self.account, self.role, self.session
+            ),
+        }
+    }
+
+    /// Whether the session is issued whether or not a call uses it (workloads' and people's
+    /// credentials are refreshed on schedule); the others are issued before their first use.
+    fn always_issued(&self) -> bool {
+        !self.hourly() || self.role == "ci-deployer"
+    }
+
+    /// Whether its credentials are issued for an hour (the pipeline's, and role chaining's,
+    /// which AWS limits to an hour) rather than a block.
+    fn hourly(&self) -> bool {
+        matches!(
+            self.role.as_str(),
+            "ci-deployer" | "deploy" | "cdk-exec" | "break-glass" | "app-old"
+        )
+    }
+
+    /// The lifetime of its credentials, in seconds: an hour, 8 hours for a block's (which
+    /// overlap the next block's first minutes), 12 for federation.
+    fn duration(&self) -> i64 {
+        match self.issuer {
+            Issuer::Federation(_) => 43_200,
+            Issuer::User(_) => 3600,
+            _ if self.hourly() => 3600,
+            _ => 28_800,
+        }
+    }
+
+    /// When a session issued on schedule is issued: spread over the first minutes of its
+    /// period, a chained one a minute after the session it chains from.
+    fn scheduled_issue(&self) -> DateTime<Utc> {
+        match &self.issuer {
+            Issuer::Session(parent, _) => parent.scheduled_issue() + Duration::seconds(60),
+            Issuer::GitHub => {
+                let run: i64 = self
+                    .session
+                    .rsplit('-')
+                    .next()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0);
+                self.hour + Duration::seconds(60 + 30 * run)
+            }
+            _ => {
+                let spread = xxhash_rust::xxh3::xxh3_64(
+                    format!("{}/{}/{}", self.account, self.role, self.session).as_bytes(),
+                ) % 420;
+                self.hour + Duration::seconds(60 + spread as i64)
+            }
+        }
+    }
+
+    fn source_identity(&self) -> Option<String> {
+        match &self.issuer {
+            Issuer::Session(parent, set) => set.clone().or_else(|| parent.source_identity()),
+            _ => None,
+        }
+    }
+}
+
+/// A session some call used, and when first.
+#[derive(Clone, Debug)]
+struct Planned {
+    spec: SessionSpec,
+    first_use: DateTime<Utc>,
+}
+
+/// The permission set role Identity Center creates for administrators.
+const SSO_ROLE: &str = "AWSReservedSSO_AdministratorAccess_0123456789abcdef";
+/// The subject of the pipeline's GitHub OIDC tokens.
+const GITHUB_SUBJECT: &str = "repo:corp/app:ref:refs/heads/main";
+
+/// The session name of the pipeline's run `run` of `hour`.
+fn ci_session(hour: DateTime<Utc>, run: u32) -> String {
+    format!("gha-{}-{run}", hour.format("%Y%m%d%H"))
+}
+
+/// How long before a session's first use it is issued.
+const ISSUE_LEAD_SECONDS: i64 = 90;
+/// Instances of the `app-role` fleet that still run the old application.
+const OLD_APP_INSTANCES: u64 = 4;
+/// The GitHub Actions runs of each hour (their sessions are always issued).
+const CI_RUNS: u32 = 2;
+
+/// Hours workloads', people's and federated credentials are issued for.
+const BLOCK_HOURS: i64 = 6;
+/// Minutes after the hour before which the pipeline's chained sessions are not used.
+const PIPELINE_START_MINUTES: i64 = 10;
+
+fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time - Duration::seconds(time.timestamp().rem_euclid(3600))
+}
+
+fn block_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time - Duration::seconds(time.timestamp().rem_euclid(3600 * BLOCK_HOURS))
+}
+
+/// CloudTrail's form of `credentials.expiration`.
+fn expiration_text(time: DateTime<Utc>) -> String {
+    time.format("%b %-d, %Y, %-I:%M:%S %p").to_string()
 }
 
 fn time_text(time: DateTime<Utc>) -> String {
@@ -68,6 +235,7 @@ impl<'a> EventFactory<'a> {
             accounts,
             region,
             rng,
+            sessions: HashMap::new(),
         }
     }
 
@@ -104,9 +272,7 @@ impl<'a> EventFactory<'a> {
     /// The session name of a workload role: the id of one instance of the account's fleet for
     /// that role (a fixed set, as real workloads have, not a new instance per call).
     fn instance_session(&mut self, role: &str) -> String {
-        let draw = self.rng.u64(..).to_string();
-        let id = pooled(self.account, role, &draw, FLEET_SIZE);
-        format!("i-{:017x}", id >> 60)
+        fleet_session(self.account, role, self.rng.u64(..FLEET_SIZE))
     }
 
     fn ip(&mut self) -> String {
@@ -136,86 +302,371 @@ impl<'a> EventFactory<'a> {
         })
     }
 
-    fn role_issuer(&mut self, role: &str) -> Value {
-        json!({
-            "type": "Role",
-            "principalId": format!("AROA{}", self.key_id("")),
-            "arn": self.arn(&format!("role/{role}")),
-            "accountId": self.account,
-            "userName": role,
-        })
-    }
-
+    /// An IAM user calling with its own long-term key (one per user and account).
     fn iam_user(&mut self, name: &str) -> Value {
+        let stable = |kind: &str| {
+            upper_alnum(
+                xxhash_rust::xxh3::xxh3_128(format!("{}/{kind}/{name}", self.account).as_bytes()),
+                16,
+            )
+        };
         json!({
             "type": "IAMUser",
-            "principalId": self.key_id("AIDA"),
+            "principalId": format!("AIDA{}", stable("user")),
             "arn": self.arn(&format!("user/{name}")),
             "accountId": self.account,
-            "accessKeyId": self.key_id("AKIA"),
+            "accessKeyId": format!("AKIA{}", stable("key")),
             "userName": name,
         })
     }
 
-    fn assumed_role(&mut self, role: &str, session: &str, time: DateTime<Utc>, mfa: bool) -> Value {
-        let issuer = self.role_issuer(role);
+    /// The session of `role` named `session` that a call at `time` signs with: the one of the
+    /// period, or the period before while this one's credentials are not issued yet.
+    fn session_at(&self, role: &str, session: &str, time: DateTime<Utc>) -> SessionSpec {
+        let mut spec = SessionSpec {
+            account: self.account.to_string(),
+            role: role.to_string(),
+            session: session.to_string(),
+            hour: block_of(time),
+            issuer: Issuer::GitHub,
+        };
+        if spec.hourly() {
+            spec.hour = hour_of(time);
+        }
+        spec.issuer = self.issuer_of(role, session, spec.hour, time);
+        if !spec.hourly() && time < spec.scheduled_issue() {
+            let before = time - Duration::hours(BLOCK_HOURS);
+            return SessionSpec {
+                hour: block_of(before),
+                issuer: self.issuer_of(role, session, block_of(before), before),
+                ..spec
+            };
+        }
+        spec
+    }
+
+    /// The issuer of the session of `role` named `session` for the period from `start`, used
+    /// at `time`.
+    fn issuer_of(
+        &self,
+        role: &str,
+        session: &str,
+        start: DateTime<Utc>,
+        time: DateTime<Utc>,
+    ) -> Issuer {
+        match role {
+            "lambda-exec" => Issuer::Service("lambda.amazonaws.com"),
+            // The old application chains from the instance's own role.
+            "app-old" => {
+                Issuer::Session(Box::new(self.session_at("app-role", session, time)), None)
+            }
+            "ci-deployer" => Issuer::GitHub,
+            // Deployments: the pipeline of the next account assumes `deploy` here ...
+            "deploy" => {
+                let at = self
+                    .accounts
+                    .iter()
+                    .position(|a| a == self.account)
+                    .unwrap_or(0);
+                let other = &self.accounts[(at + 1) % self.accounts.len()];
+                Issuer::Session(
+                    Box::new(SessionSpec {
+                        account: other.clone(),
+                        role: "ci-deployer".into(),
+                        session: session.to_string(),
+                        hour: start,
+                        issuer: Issuer::GitHub,
+                    }),
+                    None,
+                )
+            }
+            // ... which hands over to the CDK's execution role.
+            "cdk-exec" => Issuer::Session(Box::new(self.session_at("deploy", session, time)), None),
+            // Break-glass: an administrator's SSO session chains on, naming the person.
+            "break-glass" => Issuer::Session(
+                Box::new(self.session_at(SSO_ROLE, session, time)),
+                Some(session.to_string()),
+            ),
+            SSO_ROLE => Issuer::Sso(session.to_string()),
+            "bob" => Issuer::Federation("bob".into()),
+            _ => Issuer::Service("ec2.amazonaws.com"),
+        }
+    }
+
+    /// Records that a call at `time` used `spec`'s session (and so each session of its chain
+    /// that this account's trail records).
+    fn plan(&mut self, spec: &SessionSpec, time: DateTime<Utc>) {
+        if spec.account != self.account || spec.always_issued() {
+            return;
+        }
+        let key = spec.key(self.region);
+        let planned = self.sessions.entry(key).or_insert_with(|| Planned {
+            spec: spec.clone(),
+            first_use: time,
+        });
+        planned.first_use = planned.first_use.min(time);
+        if let Issuer::Session(parent, _) = &spec.issuer {
+            self.plan(parent, time - Duration::seconds(ISSUE_LEAD_SECONDS));
+        }
+    }
+
+    /// The `userIdentity` of `spec`'s session.
+    fn session_identity(&mut self, spec: &SessionSpec, time: DateTime<Utc>, mfa: bool) -> Value {
+        let issuer = json!({
+            "type": "Role",
+            "principalId": format!("AROA{}", upper_alnum(xxhash_rust::xxh3::xxh3_128(format!("{}/{}", spec.account, spec.role).as_bytes()), 17)),
+            "arn": format!("arn:aws:iam::{}:role/{}", spec.account, spec.role),
+            "accountId": spec.account,
+            "userName": spec.role,
+        });
         let mut context = self.session_context(issuer, time, mfa);
-        if role == "app-role" {
+        context["attributes"]["creationDate"] = json!(time_text(spec.hour));
+        if let Some(source) = spec.source_identity() {
+            context["sourceIdentity"] = json!(source);
+        }
+        if spec.role == "app-role" {
             context["ec2RoleDelivery"] = json!("2.0");
         }
+        let principal = context["sessionIssuer"]["principalId"].clone();
         let mut identity = json!({
             "type": "AssumedRole",
-            "principalId": format!("AROA{}:{session}", self.key_id("")),
-            "arn": format!("arn:aws:sts::{}:assumed-role/{role}/{session}", self.account),
-            "accountId": self.account,
-            "accessKeyId": self.key_id("ASIA"),
+            "principalId": format!("{}:{}", principal.as_str().unwrap_or_default(), spec.session),
+            "arn": spec.arn(),
+            "accountId": spec.account,
+            "accessKeyId": spec.key(self.region),
             "sessionContext": context,
         });
-        if role == "lambda-exec" {
+        if spec.role == "lambda-exec" {
             identity["inScopeOf"] = json!({
-                "sourceArn": format!("arn:aws:lambda:{}:{}:function:ingest", self.region, self.account),
-                "sourceAccount": self.account,
+                "sourceArn": format!("arn:aws:lambda:{}:{}:function:ingest", self.region, spec.account),
+                "sourceAccount": spec.account,
                 "issuerType": "AWS::Lambda::Function",
-                "credentialsIssuedTo": format!("arn:aws:sts::{}:assumed-role/{role}/{session}", self.account),
+                "credentialsIssuedTo": spec.arn(),
             });
         }
         identity
     }
 
-    /// A caller for an ordinary API call, and whether a person is behind it.
-    fn caller(&mut self, api: &Api, time: DateTime<Utc>) -> (Value, Caller) {
-        match api.name {
-            "AssumeRoleWithSAML" => {
-                let user = format!("{}@corp.example", ["ana", "li", "sam"][self.rng.usize(..3)]);
-                let identity = json!({"type": "SAMLUser", "principalId": format!("QvXf:{user}"),
-                    "userName": user, "identityProvider": "QvXfExampleIdP"});
-                return (identity, Caller::Person);
+    /// A call at `time` by the session of `role` named `session` in this account.
+    fn assumed_role(&mut self, role: &str, session: &str, time: DateTime<Utc>, mfa: bool) -> Value {
+        let spec = self.session_at(role, session, time);
+        self.plan(&spec, time);
+        self.session_identity(&spec, time, mfa)
+    }
+
+    /// The calls that issued sessions in `hour`: on schedule, those of the workloads and
+    /// people (at the start of each block of [`BLOCK_HOURS`]) and the pipeline's
+    /// runs, which other accounts' deployments chain from; before their first use, the
+    /// sessions this factory's calls chained to. Now and then an attempt to chain fails
+    /// (AccessDenied) and issues nothing.
+    pub fn issuing_events(&mut self, hour: DateTime<Utc>) -> Vec<Value> {
+        let mut issued: Vec<(DateTime<Utc>, SessionSpec)> = Vec::new();
+        let mut planned: Vec<Planned> = self.sessions.drain().map(|(_, p)| p).collect();
+        planned.sort_by(|a, b| {
+            (a.first_use, &a.spec.session, &a.spec.role).cmp(&(
+                b.first_use,
+                &b.spec.session,
+                &b.spec.role,
+            ))
+        });
+        for p in planned {
+            let time = p.first_use - Duration::seconds(ISSUE_LEAD_SECONDS);
+            issued.push((time, p.spec));
+        }
+        let mut scheduled = Vec::new();
+        for run in 0..CI_RUNS {
+            scheduled.push(self.session_at(
+                "ci-deployer",
+                &ci_session(hour, run),
+                hour + Duration::minutes(PIPELINE_START_MINUTES),
+            ));
+        }
+        if block_of(hour) == hour {
+            let at = hour + Duration::minutes(30);
+            for role in ["app-role", "lambda-exec"] {
+                for slot in 0..FLEET_SIZE {
+                    scheduled.push(self.session_at(
+                        role,
+                        &fleet_session(self.account, role, slot),
+                        at,
+                    ));
+                }
             }
-            "AssumeRoleWithWebIdentity" => {
-                let identity = json!({"type": "WebIdentityUser",
-                    "principalId": "token.actions.githubusercontent.com:sts.amazonaws.com:repo:corp/app:ref:refs/heads/main",
-                    "userName": "repo:corp/app:ref:refs/heads/main",
-                    "identityProvider": "token.actions.githubusercontent.com"});
-                return (identity, Caller::Machine);
+            for person in NON_ASCII {
+                scheduled.push(self.session_at(SSO_ROLE, &format!("{person}@corp.example"), at));
+            }
+        }
+        for spec in scheduled {
+            issued.push((spec.scheduled_issue(), spec));
+        }
+        let mut out = Vec::new();
+        for (time, spec) in issued {
+            if matches!(spec.issuer, Issuer::Session(..)) && self.rng.u8(..12) == 0 {
+                out.push(self.issuing_event(&spec, time - Duration::seconds(20), true));
+            }
+            out.push(self.issuing_event(&spec, time, false));
+        }
+        out
+    }
+
+    fn issuing_event(&mut self, spec: &SessionSpec, time: DateTime<Utc>, fails: bool) -> Value {
+        let role_arn = format!("arn:aws:iam::{}:role/{}", spec.account, spec.role);
+        let saml_provider = format!(
+            "arn:aws:iam::{}:saml-provider/AWSSSO_0123456789abcdef_DO_NOT_DELETE",
+            spec.account
+        );
+        let (name, identity, caller) = match &spec.issuer {
+            Issuer::Service(service) => (
+                "AssumeRole",
+                json!({"type": "AWSService", "invokedBy": service}),
+                Caller::Service(service),
+            ),
+            Issuer::GitHub => (
+                "AssumeRoleWithWebIdentity",
+                json!({"type": "WebIdentityUser",
+                    "principalId": format!("arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com:sts.amazonaws.com:{GITHUB_SUBJECT}", spec.account),
+                    "userName": GITHUB_SUBJECT,
+                    "identityProvider": format!("arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com", spec.account)}),
+                Caller::Machine,
+            ),
+            Issuer::Sso(person) => (
+                "AssumeRoleWithSAML",
+                json!({"type": "SAMLUser", "principalId": format!("Xk2tQ9e0z3JvN0mRz6P2Fb6Zsvo=:{person}"),
+                    "userName": person, "identityProvider": saml_provider}),
+                Caller::Person,
+            ),
+            Issuer::Session(parent, _) => {
+                let parent = parent.as_ref().clone();
+                (
+                    "AssumeRole",
+                    self.session_identity(&parent, time, false),
+                    Caller::Machine,
+                )
+            }
+            Issuer::Federation(user) => {
+                let user = user.clone();
+                ("GetFederationToken", self.iam_user(&user), Caller::Person)
+            }
+            Issuer::User(user) => {
+                let user = user.clone();
+                ("AssumeRole", self.iam_user(&user), Caller::Person)
+            }
+        };
+        let api = Api {
+            source: "sts.amazonaws.com",
+            name,
+            read_only: false,
+            weight: 1,
+        };
+        let mut record = self.base(time, &api, identity, &caller);
+        let source_identity = match &spec.issuer {
+            Issuer::Session(_, set) => set.clone(),
+            _ => None,
+        };
+        let duration = spec.duration();
+        let mut request = match &spec.issuer {
+            Issuer::Sso(_) => {
+                json!({"roleArn": role_arn, "principalArn": saml_provider, "durationSeconds": duration})
+            }
+            Issuer::Federation(user) => json!({"name": user, "durationSeconds": duration}),
+            _ => {
+                json!({"roleArn": role_arn, "roleSessionName": spec.session, "durationSeconds": duration})
+            }
+        };
+        if let Some(source) = &source_identity {
+            request["sourceIdentity"] = json!(source);
+        }
+        record.insert("requestParameters".into(), request);
+        if fails {
+            record.insert("errorCode".into(), json!("AccessDenied"));
+            record.insert("errorMessage".into(), json!(format!("User is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{}:role/app-admin", spec.account)));
+            record.insert("responseElements".into(), Value::Null);
+            if let Some(parameters) = record.get_mut("requestParameters") {
+                parameters["roleArn"] =
+                    json!(format!("arn:aws:iam::{}:role/app-admin", spec.account));
+            }
+            return Value::Object(record);
+        }
+        let credentials = json!({"accessKeyId": spec.key(self.region), "sessionToken": "HIDDEN_DUE_TO_SECURITY_REASONS",
+            "expiration": expiration_text(time + Duration::seconds(duration))});
+        let mut response = match &spec.issuer {
+            Issuer::Federation(_) => json!({"credentials": credentials,
+                "federatedUser": {"federatedUserId": format!("{}:{}", spec.account, spec.role), "arn": spec.arn()}}),
+            _ => json!({"credentials": credentials,
+                "assumedRoleUser": {"assumedRoleId": format!("AROA{}:{}", upper_alnum(xxhash_rust::xxh3::xxh3_128(format!("{}/{}", spec.account, spec.role).as_bytes()), 17), spec.session), "arn": spec.arn()}}),
+        };
+        match &spec.issuer {
+            Issuer::Sso(person) => {
+                response["subject"] = json!(person);
+                response["subjectType"] = json!("persistent");
+                response["issuer"] = json!(
+                    "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/MDEyMzQ1Njc4OTAx"
+                );
+                response["audience"] = json!("https://signin.aws.amazon.com/saml");
+                response["nameQualifier"] = json!("Xk2tQ9e0z3JvN0mRz6P2Fb6Zsvo=");
+            }
+            Issuer::GitHub => {
+                response["subjectFromWebIdentityToken"] = json!(GITHUB_SUBJECT);
+                response["provider"] = json!(format!(
+                    "arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com",
+                    spec.account
+                ));
+                response["audience"] = json!("sts.amazonaws.com");
             }
             _ => {}
         }
+        if let Some(source) = &source_identity {
+            response["sourceIdentity"] = json!(source);
+        }
+        record.insert("responseElements".into(), response);
+        Value::Object(record)
+    }
+
+    /// A caller for an ordinary API call, and whether a person is behind it.
+    fn caller(&mut self, time: DateTime<Utc>) -> (Value, Caller) {
         let roll = self.rng.u16(..1000);
         match roll {
             0..=549 => {
+                let hour = hour_of(time);
+                // The pipeline's sessions are issued at the start of each hour.
+                let pipeline = time - hour >= Duration::minutes(PIPELINE_START_MINUTES);
                 let (role, who) = match self.rng.u8(..5) {
-                    0 => ("ci-deployer", Caller::Machine),
+                    0 if pipeline => {
+                        let chained = self.accounts.len() > 1;
+                        let role = match self.rng.u8(..4) {
+                            2 if chained => "deploy",
+                            3 if chained => "cdk-exec",
+                            _ => "ci-deployer",
+                        };
+                        let run = self.rng.u32(..CI_RUNS);
+                        let session = ci_session(hour, run);
+                        return (
+                            self.assumed_role(role, &session, time, false),
+                            Caller::Machine,
+                        );
+                    }
                     1 => ("lambda-exec", Caller::Machine),
                     2 => ("app-old", Caller::Machine),
                     _ => ("app-role", Caller::Machine),
                 };
-                let session = self.instance_session(role);
+                let session = match role {
+                    // The old application still runs on a few of `app-role`'s instances.
+                    "app-old" => {
+                        fleet_session(self.account, "app-role", self.rng.u64(..OLD_APP_INSTANCES))
+                    }
+                    _ => self.instance_session(role),
+                };
                 (self.assumed_role(role, &session, time, false), who)
             }
             550..=649 => {
                 let person = NON_ASCII[self.rng.usize(..NON_ASCII.len())];
                 let session = format!("{person}@corp.example");
-                let role = "AWSReservedSSO_AdministratorAccess_0123456789abcdef";
+                let late = time - hour_of(time) >= Duration::minutes(PIPELINE_START_MINUTES);
+                let role = if late && self.rng.u8(..10) == 0 {
+                    "break-glass"
+                } else {
+                    SSO_ROLE
+                };
                 (
                     self.assumed_role(role, &session, time, true),
                     Caller::Console,
@@ -248,13 +699,14 @@ impl<'a> EventFactory<'a> {
                 (identity, Caller::Machine)
             }
             930..=949 => {
-                let issuer = json!({"type": "IAMUser", "principalId": self.key_id("AIDA"),
+                let spec = self.session_at("bob", "bob", time);
+                let issuer = json!({"type": "IAMUser", "principalId": self.iam_user("bob")["principalId"],
                     "arn": self.arn("user/bob"), "accountId": self.account, "userName": "bob"});
                 let context = self.session_context(issuer, time, false);
                 let identity = json!({"type": "FederatedUser",
                     "principalId": format!("{}:bob", self.account),
-                    "arn": format!("arn:aws:sts::{}:federated-user/bob", self.account),
-                    "accountId": self.account, "accessKeyId": self.key_id("ASIA"),
+                    "arn": spec.arn(),
+                    "accountId": self.account, "accessKeyId": spec.key(self.region),
                     "sessionContext": context});
                 (identity, Caller::Person)
             }
@@ -394,7 +846,7 @@ impl<'a> EventFactory<'a> {
 
     fn api_call(&mut self, time: DateTime<Utc>) -> Map<String, Value> {
         let api = pick_weighted(self.rng, MANAGEMENT);
-        let (identity, caller) = self.caller(api, time);
+        let (identity, caller) = self.caller(time);
         let misconfigured = identity["arn"]
             .as_str()
             .is_some_and(|arn| arn.contains("app-old"));
@@ -587,7 +1039,8 @@ impl<'a> EventFactory<'a> {
     }
 
     /// An intrusion, starting at `start`: a password spray against console users, then a
-    /// stolen access key of `svc-backup` used from one address to probe its permissions, blind
+    /// stolen access key of `svc-backup` used from one address to probe its permissions, then to
+    /// assume the organization's admin role, as which it goes on to blind
     /// the account (trail stopped, GuardDuty deleted), persist (a new admin user with a key and
     /// a console password), open SSH to the world, expose a bucket, mine on GPUs, and schedule a
     /// key's deletion. Each step is something the built-in rules exist to catch.
@@ -612,6 +1065,8 @@ impl<'a> EventFactory<'a> {
             out.push(Value::Object(record));
         }
         let intruder = self.iam_user("svc-backup");
+        // Who the intruder acts as: the stolen key, then the role it assumes with it.
+        let acting = std::cell::RefCell::new(intruder.clone());
         let admin = "support-admin";
         let mut call = |factory: &mut Self,
                         minute: i64,
@@ -626,7 +1081,8 @@ impl<'a> EventFactory<'a> {
                 weight: 1,
             };
             let time = start + Duration::minutes(10 + minute);
-            let mut record = factory.base(time, &api, intruder.clone(), &Caller::Person);
+            let identity = acting.borrow().clone();
+            let mut record = factory.base(time, &api, identity, &Caller::Person);
             record.insert("sourceIPAddress".into(), json!(ADDRESS));
             record.insert("userAgent".into(), json!(AGENT));
             record.insert("requestParameters".into(), parameters);
@@ -694,6 +1150,19 @@ impl<'a> EventFactory<'a> {
             json!({"filters": [{"key": "name", "values": ["prod/"]}]}),
             None,
         );
+        // The key's own permissions are not enough: it assumes the organization's admin role.
+        let time = start + Duration::minutes(15) + Duration::seconds(30);
+        let role = SessionSpec {
+            account: self.account.to_string(),
+            role: "OrganizationAccountAccessRole".into(),
+            session: "backup-maintenance".into(),
+            hour: hour_of(time),
+            issuer: Issuer::User("svc-backup".into()),
+        };
+        let mut assumed = self.issuing_event(&role, time, false);
+        assumed["sourceIPAddress"] = json!(ADDRESS);
+        assumed["userAgent"] = json!(AGENT);
+        *acting.borrow_mut() = self.session_identity(&role, time, false);
         let trail = format!(
             "arn:aws:cloudtrail:{}:{}:trail/org-trail",
             self.region, self.account
@@ -784,6 +1253,7 @@ impl<'a> EventFactory<'a> {
                 "pendingWindowInDays": 7}),
             None,
         );
+        out.push(assumed);
         let mut login = self.console_sign_in(start + Duration::minutes(40));
         login.insert("eventName".into(), json!("ConsoleLogin"));
         login.insert("userIdentity".into(), self.iam_user(admin));

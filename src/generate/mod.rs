@@ -238,19 +238,21 @@ impl HourWriter<'_> {
                 windows[(offset / 300) as usize].push(record);
             }
         }
+        // The calls that issued the sessions of the hour's calls, and the intrusion.
+        let mut placed = factory.issuing_events(self.hour);
         if self.attack {
-            let records = factory.attack(self.hour + Duration::minutes(5));
-            self.counters
-                .events
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
-            for record in records {
-                let time = record["eventTime"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .expect("generated times parse");
-                let offset = (time.with_timezone(&Utc) - self.hour).num_seconds();
-                windows[(offset / 300).clamp(0, 11) as usize].push(record);
-            }
+            placed.extend(factory.attack(self.hour + Duration::minutes(5)));
+        }
+        self.counters
+            .events
+            .fetch_add(placed.len() as u64, Ordering::Relaxed);
+        for record in placed {
+            let time = record["eventTime"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .expect("generated times parse");
+            let offset = (time.with_timezone(&Utc) - self.hour).num_seconds();
+            windows[(offset / 300).clamp(0, 11) as usize].push(record);
         }
         self.counters.events.fetch_add(count, Ordering::Relaxed);
         // Re-deliveries: a copy of an event in the next window's file (or a later one).

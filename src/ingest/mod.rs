@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use self::dedupe::Dedupe;
+pub use self::worker::stage_sessions;
 use self::worker::{Shared, Worker, WorkerOutput};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
@@ -315,7 +316,7 @@ fn run_transaction(
     }
     // What the workers still held is written as one file per partition, partitions in parallel.
     if first_error.is_none() {
-        let written: Vec<Result<Option<OutputEntry>>> = leftovers
+        let written: Vec<Result<Vec<OutputEntry>>> = leftovers
             .into_values()
             .collect::<Vec<_>>()
             .into_par_iter()
@@ -381,7 +382,8 @@ impl IngestSummary {
         for output in &transaction.outputs {
             self.files_written += 1;
             self.bytes_written += output.bytes;
-            if !output.path.starts_with(Table::Rejects.name()) {
+            let table = output.path.split('/').next().and_then(Table::named);
+            if table.is_some_and(Table::holds_events) {
                 self.events += output.rows;
             }
         }

@@ -117,5 +117,6 @@ pub fn stage_rejects(
         bytes: written.bytes,
         layout: None,
         stats: Some(written.stats),
+        sessions: false,
     }))
 }

@@ -2,18 +2,21 @@
 //! sorted Parquet files to the transaction's staging directory when its share of the memory
 //! budget is full.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::dedupe::{Dedupe, dedupe_key};
 use super::rejects::Reject;
 use crate::decode::{self, DecodeLimits, RecordSplitter};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::identity::{self, SessionRow, sessions_batch, sessions_schema};
 use crate::lake::Table;
 use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
 use crate::progress::Progress;
 use crate::record::parse_record;
 use crate::record::time::day_of;
-use crate::sink::{LAYOUT, Partition, PartitionBuffers, TakenPartition, write_sorted};
+use crate::sink::{
+    LAYOUT, Partition, PartitionBuffers, TakenPartition, write_batches, write_sorted,
+};
 use crate::source::{Source, SourceObject};
 
 /// What every worker of a transaction shares.
@@ -221,34 +224,65 @@ impl<'s, 'a> Worker<'s, 'a> {
     fn write(&mut self, taken: TakenPartition) -> Result<()> {
         let name = format!("{:02}{:04}", self.id, self.files_written);
         self.files_written += 1;
-        if let Some(output) = self.shared.stage(taken, &name)? {
-            self.out.outputs.push(output);
-        }
+        let outputs = self.shared.stage(taken, &name)?;
+        self.out.outputs.extend(outputs);
         Ok(())
     }
 }
 
 impl Shared<'_> {
     /// Writes the new rows of a partition to a staged file named after the transaction and
-    /// `name`; `None` when every row was a duplicate.
-    pub fn stage(&self, taken: TakenPartition, name: &str) -> Result<Option<OutputEntry>> {
+    /// `name`, and for `events` the sessions those rows issued to a `sessions` file beside it;
+    /// nothing when every row was a duplicate.
+    pub fn stage(&self, taken: TakenPartition, name: &str) -> Result<Vec<OutputEntry>> {
         let keep = self.dedupe.keep(taken.partition, &taken.keys)?;
         let rows = keep.iter().filter(|k| **k).count() as u64;
         if rows == 0 {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let path = format!(
-            "{}/part-{}-{name}.parquet",
-            Lake::partition_dir(taken.partition.table, taken.partition.day),
-            self.txid,
-        );
+        let Partition { table, day } = taken.partition;
+        let file_name = format!("part-{}-{name}.parquet", self.txid);
+        let path = format!("{}/{file_name}", Lake::partition_dir(table, day));
         let written = write_sorted(&self.staging.join(&path), &taken.batches, &keep)?;
-        Ok(Some(OutputEntry {
+        let events = table == Table::Events;
+        let mut outputs = vec![OutputEntry {
             path,
             rows,
             bytes: written.bytes,
             layout: Some(LAYOUT.to_string()),
             stats: Some(written.stats),
-        }))
+            sessions: events,
+        }];
+        if events {
+            let path = format!("{}/{file_name}", Lake::partition_dir(Table::Sessions, day));
+            outputs.extend(stage_sessions(
+                &self.staging,
+                path,
+                identity::derive(&taken.batches, &keep),
+            )?);
+        }
+        Ok(outputs)
     }
+}
+
+/// Writes the sessions rows to `path` under `staging`; `None` when there are none.
+pub fn stage_sessions(
+    staging: &Path,
+    path: String,
+    rows: Vec<SessionRow>,
+) -> Result<Option<OutputEntry>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let batch = sessions_batch(&rows)
+        .map_err(|err| Error::Internal(format!("building a sessions batch: {err}")))?;
+    let written = write_batches(&staging.join(&path), &sessions_schema(), vec![batch])?;
+    Ok(Some(OutputEntry {
+        path,
+        rows: rows.len() as u64,
+        bytes: written.bytes,
+        layout: None,
+        stats: Some(written.stats),
+        sessions: false,
+    }))
 }

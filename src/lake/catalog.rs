@@ -3,6 +3,7 @@
 
 use arrow::datatypes::SchemaRef;
 
+use crate::identity::sessions_schema;
 use crate::record::finding::findings_schema;
 use crate::record::schema::{events_file_schema, rejects_schema};
 
@@ -17,15 +18,19 @@ pub enum Table {
     Findings,
     /// Inputs and records that could not be placed in `events`.
     Rejects,
+    /// The credentials each issuing call (`AssumeRole*`, `GetFederationToken`, ...) created,
+    /// derived from `events`.
+    Sessions,
 }
 
 impl Table {
     /// Every table, in the order they are listed to users.
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::Events,
         Table::Insights,
         Table::Findings,
         Table::Rejects,
+        Table::Sessions,
     ];
 
     /// The table's folder in the lake, and its name in SQL.
@@ -35,6 +40,7 @@ impl Table {
             Table::Insights => "insights",
             Table::Findings => "findings",
             Table::Rejects => "rejects",
+            Table::Sessions => "sessions",
         }
     }
 
@@ -45,6 +51,10 @@ impl Table {
             Table::Insights => "CloudTrail Insights records as AWS delivered them (trailq)",
             Table::Findings => "What trailq detect found, as Insights-shaped records (trailq)",
             Table::Rejects => "Inputs and records trailq could not place in events (trailq)",
+            Table::Sessions => {
+                "Temporary credentials issued by each successful AssumeRole*, GetFederationToken, \
+                 GetSessionToken or AssumeRoot call in events, one row per call (trailq)"
+            }
         }
     }
 
@@ -59,6 +69,7 @@ impl Table {
             Table::Events | Table::Insights => events_file_schema(),
             Table::Findings => findings_schema(),
             Table::Rejects => rejects_schema(),
+            Table::Sessions => sessions_schema(),
         }
     }
 

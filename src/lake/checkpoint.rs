@@ -321,6 +321,7 @@ mod tests {
                 bytes: 1,
                 layout: None,
                 stats: None,
+                sessions: false,
             }],
             removed: removed.iter().map(|r| r.to_string()).collect(),
         }

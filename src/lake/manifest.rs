@@ -63,6 +63,10 @@ pub struct OutputEntry {
     /// files written before tables were Delta tables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<String>,
+    /// For an `events` file: whether the sessions its rows issued are in `sessions`. Files
+    /// written before that table existed are not, and `trailq compact` derives them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sessions: bool,
 }
 
 /// A committed transaction: one entry of the log.

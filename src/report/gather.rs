@@ -319,6 +319,38 @@ async fn matched_events(
     Ok(out)
 }
 
+/// Who was behind a finding's events: those it matched (rule findings), else its principal's
+/// in its window. Only chains of at least one session: a user acting with its own key is its
+/// own origin, already named.
+async fn origins(
+    ctx: &SessionContext,
+    principal: Option<&str>,
+    ids: &[String],
+    (start_ms, end_ms): (i64, i64),
+) -> Result<Vec<String>> {
+    let mut params = HashMap::new();
+    let condition = match principal {
+        _ if !ids.is_empty() => format!("eventid IN ({})", literals(ids)),
+        Some(principal) if principal != "*" => {
+            params.insert("principal".to_string(), ScalarValue::from(principal));
+            "principal = $principal".to_string()
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let sql = format!(
+        "SELECT origin.summary, count(*) FROM events_with_origin \
+         WHERE {} AND {condition} AND origin.hops > 0 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3",
+        range(start_ms, end_ms + 1000),
+    );
+    let mut out = Vec::new();
+    for batch in execute(ctx, &sql, params).await?.1 {
+        let summaries = cast(batch.column(0), &DataType::Utf8)?;
+        let summaries = summaries.as_string::<i32>();
+        out.extend(summaries.iter().flatten().map(str::to_string));
+    }
+    Ok(out)
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct InsightDetails {
@@ -398,6 +430,7 @@ async fn findings(
             attributions: details.insight_details.insight_context.attributions,
             source_files: start.sourcefiles.clone(),
             chart: None,
+            origins: Vec::new(),
             records: records.iter().map(parse).collect::<Result<_>>()?,
             rule,
         };
@@ -410,6 +443,8 @@ async fn findings(
             |(mut finding, subject, (start_ms, end_ms), ids)| async move {
                 finding.chart =
                     chart(ctx, &subject, start_ms, end_ms, finding.baseline_average).await?;
+                finding.origins =
+                    origins(ctx, finding.principal.as_deref(), &ids, (start_ms, end_ms)).await?;
                 if let Some(rule) = &mut finding.rule {
                     rule.events = matched_events(ctx, &ids, (start_ms, end_ms)).await?;
                 }

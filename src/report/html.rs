@@ -173,6 +173,15 @@ fn shares(list: &[Share]) -> Markup {
     }
 }
 
+/// Who was behind the finding, where the lake knows.
+fn origins(f: &FindingReport) -> Markup {
+    html! {
+        @if !f.origins.is_empty() {
+            p { "Behind it: " (f.origins.join("; ")) }
+        }
+    }
+}
+
 fn finding(f: &FindingReport) -> Markup {
     let severity = f.severity.name();
     html! {
@@ -183,6 +192,7 @@ fn finding(f: &FindingReport) -> Markup {
             }
             p.muted { (f.account) " · " (f.region) " · " (f.detector) " · id " code { (f.id) } }
             p { (f.reason) }
+            (origins(f))
             div.grid2 {
                 table {
                     tr { th { "Start" } td { (f.start) } }
@@ -246,6 +256,7 @@ fn rule_finding(f: &FindingReport) -> Markup {
                 p { "ATT&CK " (rule.techniques.join(", ")) " (" (rule.tactics.join(", ")) ") · "
                     (f.start) " to " (f.end.as_deref().unwrap_or("ongoing")) " · " (events(rule.match_count as f64)) }
                 p { (f.reason) }
+                (origins(f))
                 @if !rule.events.is_empty() {
                     table {
                         tr { th { "Time" } th { "API" } th { "Principal" } th { "Source" } th { "User agent" } th { "Error" } }

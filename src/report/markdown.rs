@@ -72,13 +72,21 @@ fn groups(out: &mut String, title: &str, list: &[RejectGroup]) {
 }
 
 /// One rule finding: the rule, its techniques, the first matched events, the query for all.
+/// Who was behind the finding, where the lake knows.
+fn origins(out: &mut String, f: &FindingReport) {
+    if !f.origins.is_empty() {
+        let names: Vec<String> = f.origins.iter().map(|o| esc(o)).collect();
+        let _ = writeln!(out, "- behind it: {}", names.join("; "));
+    }
+}
+
 fn rule_finding(out: &mut String, f: &FindingReport) {
     let Some(rule) = &f.rule else {
         return;
     };
     let _ = writeln!(
         out,
-        "#### {} · {}\n\n- {} · {} · {} · {} · id {}\n- ATT&CK {} ({})\n- {} to {} · {}\n- {}\n",
+        "#### {} · {}\n\n- {} · {} · {} · {} · id {}\n- ATT&CK {} ({})\n- {} to {} · {}\n- {}",
         f.severity.name().to_uppercase(),
         esc(&rule.title),
         esc(f.principal.as_deref().unwrap_or("unknown principal")),
@@ -93,6 +101,8 @@ fn rule_finding(out: &mut String, f: &FindingReport) {
         events(rule.match_count as f64),
         esc(&f.reason)
     );
+    origins(out, f);
+    let _ = writeln!(out);
     if !rule.events.is_empty() {
         let _ = writeln!(
             out,
@@ -216,6 +226,7 @@ pub fn render(report: &Report) -> String {
             events(f.event_count),
             esc(&f.reason)
         );
+        origins(&mut out, f);
         if let Some(chart) = &f.chart {
             let _ = writeln!(
                 out,

@@ -140,6 +140,11 @@ pub struct FindingReport {
     pub source_files: Vec<String>,
     /// The rate around the insight.
     pub chart: Option<Chart>,
+    /// Who was behind the finding's sessions (`events_with_origin`), most of its events first,
+    /// at most three: "role/ci-deploy, assumed by user/alice via SSO". Empty where its events
+    /// were not made with sessions, or their origin is not in the lake.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
     /// The Insights-shaped Start (and End) records.
     pub records: Vec<Value>,
     /// What a rule finding adds: the rule, its ATT&CK mapping, and the events it matched.

@@ -8,6 +8,7 @@ mod explain;
 pub mod functions;
 mod group_keys;
 mod lake_table;
+pub mod origins;
 pub mod output;
 pub mod params;
 mod time_conditions;
@@ -33,6 +34,7 @@ use object_store::local::LocalFileSystem;
 use self::committed::CommittedFiles;
 pub use self::explain::explain;
 use self::lake_table::LakeTable;
+use self::origins::OriginSlot;
 use crate::error::{Error, Result};
 use crate::lake::delta::{self, AsOf, Tables};
 use crate::lake::{Lake, LakeLocation, Table};
@@ -73,6 +75,7 @@ struct LakeView {
     base: String,
     as_of: AsOf,
     present: std::sync::Mutex<Vec<Table>>,
+    origins: OriginSlot,
 }
 
 /// A session over one snapshot of the lake at `location` (its state `as_of`): `events`,
@@ -172,7 +175,9 @@ pub async fn open_session_as_of(
         base: base.clone(),
         as_of,
         present: std::sync::Mutex::new(present.clone()),
+        origins: OriginSlot::default(),
     };
+    let origins = view.origins.clone();
     let config = config.with_extension(Arc::new(view));
     let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     ctx.register_object_store(
@@ -182,6 +187,8 @@ pub async fn open_session_as_of(
     register_tables(&ctx, &base, &present)?;
     datafusion_functions_json::register_all(&mut ctx)?;
     functions::register(&ctx);
+    origins::register_function(&ctx, &origins);
+    origins::register_view(&ctx).await?;
     ctx.add_optimizer_rule(Arc::new(group_keys::InternGroupKeys::new(REPEATED_TEXT)));
     Ok(ctx)
 }
@@ -198,10 +205,18 @@ pub async fn refresh(ctx: &SessionContext) -> Result<()> {
     let snapshot = delta::snapshot(&view.tables, AsOf::Latest).await?;
     let present: Vec<Table> = snapshot.versions.keys().copied().collect();
     view.files.show(snapshot.files);
-    let mut was = view.present.lock().expect("no holder panics");
-    if *was != present {
-        register_tables(ctx, &view.base, &present)?;
-        *was = present;
+    view.origins.clear();
+    let changed = {
+        let mut was = view.present.lock().expect("no holder panics");
+        let changed = *was != present;
+        if changed {
+            register_tables(ctx, &view.base, &present)?;
+            *was = present;
+        }
+        changed
+    };
+    if changed {
+        origins::register_view(ctx).await?;
     }
     Ok(())
 }
@@ -374,6 +389,9 @@ async fn plan(
     sql: &str,
     params: HashMap<String, ScalarValue>,
 ) -> Result<DataFrame> {
+    if let Some(view) = ctx.state().config().get_extension::<LakeView>() {
+        origins::prepare(ctx, &view.origins, sql).await?;
+    }
     let frame = ctx.sql(sql).await.map_err(explain)?;
     if params.is_empty() {
         Ok(frame)

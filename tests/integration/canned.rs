@@ -735,7 +735,7 @@ fn ddl_names_every_delta_table() {
         let output = trailq(&["ddl", "--lake", "s3://sec-lake/trailq/", "--engine", engine]);
         assert!(output.status.success());
         let text = String::from_utf8_lossy(&output.stdout);
-        for table in ["events", "insights", "findings", "rejects"] {
+        for table in trailq::lake::Table::ALL {
             assert!(
                 text.contains(&format!("s3://sec-lake/trailq/{table}")),
                 "{engine}: {table}\n{text}"
@@ -747,7 +747,11 @@ fn ddl_names_every_delta_table() {
             "trino" => "CALL delta.system.register_table",
             _ => "delta_scan(",
         };
-        assert_eq!(text.matches(form).count(), 4, "{engine}\n{text}");
+        assert_eq!(
+            text.matches(form).count(),
+            trailq::lake::Table::ALL.len(),
+            "{engine}\n{text}"
+        );
     }
 }
 

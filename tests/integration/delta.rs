@@ -334,8 +334,8 @@ fn migrate_converts_a_lake_of_the_previous_release_in_place() {
 
     // What the previous release left: the same files and manifest, without Delta logs or
     // statistics in the manifest.
-    for table in ["events", "insights", "findings", "rejects"] {
-        let _ = std::fs::remove_dir_all(lake.join(table).join("_delta_log"));
+    for table in trailq::lake::Table::ALL {
+        let _ = std::fs::remove_dir_all(lake.join(table.name()).join("_delta_log"));
     }
     for entry in files_below(&lake.join("_trailq/log")) {
         let mut transaction: Value =

@@ -9,6 +9,7 @@ mod delta;
 mod detect;
 mod fault_proxy;
 mod grouping;
+mod identity;
 mod ingest;
 mod output;
 mod readme;
