@@ -27,6 +27,12 @@ fn fleet_session(account: &str, role: &str, slot: u64) -> String {
     format!("i-{:017x}", id >> 60)
 }
 
+/// A role's unique id (`AROA...`), stable per account and role.
+fn role_id(account: &str, role: &str) -> String {
+    let bits = xxhash_rust::xxh3::xxh3_128(format!("{account}/{role}").as_bytes());
+    format!("AROA{}", upper_alnum(bits, 17))
+}
+
 /// `count` characters A-Z and 0-9 of `bits`.
 fn upper_alnum(mut bits: u128, count: usize) -> String {
     const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -414,7 +420,7 @@ impl<'a> EventFactory<'a> {
     fn session_identity(&mut self, spec: &SessionSpec, time: DateTime<Utc>, mfa: bool) -> Value {
         let issuer = json!({
             "type": "Role",
-            "principalId": format!("AROA{}", upper_alnum(xxhash_rust::xxh3::xxh3_128(format!("{}/{}", spec.account, spec.role).as_bytes()), 17)),
+            "principalId": role_id(&spec.account, &spec.role),
             "arn": format!("arn:aws:iam::{}:role/{}", spec.account, spec.role),
             "accountId": spec.account,
             "userName": spec.role,
@@ -593,7 +599,7 @@ impl<'a> EventFactory<'a> {
             Issuer::Federation(_) => json!({"credentials": credentials,
                 "federatedUser": {"federatedUserId": format!("{}:{}", spec.account, spec.role), "arn": spec.arn()}}),
             _ => json!({"credentials": credentials,
-                "assumedRoleUser": {"assumedRoleId": format!("AROA{}:{}", upper_alnum(xxhash_rust::xxh3::xxh3_128(format!("{}/{}", spec.account, spec.role).as_bytes()), 17), spec.session), "arn": spec.arn()}}),
+                "assumedRoleUser": {"assumedRoleId": format!("{}:{}", role_id(&spec.account, &spec.role), spec.session), "arn": spec.arn()}}),
         };
         match &spec.issuer {
             Issuer::Sso(person) => {

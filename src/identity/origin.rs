@@ -247,11 +247,6 @@ impl OriginIndex {
         self.sessions.is_empty()
     }
 
-    /// The session a key was issued as, if the lake has its issuing call.
-    pub fn session(&self, key: &str) -> Option<&SessionRow> {
-        self.sessions.get(key)
-    }
-
     /// The origin of a call signed with `key` by `caller` (the call's `userIdentity`) at `time`.
     pub fn origin(&self, key: Option<&str>, caller: Option<&Caller>, time: Option<i64>) -> Origin {
         let mut origin = match key.filter(|k| self.sessions.contains_key(*k)) {
