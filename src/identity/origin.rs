@@ -11,9 +11,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StructArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, StructArray};
 use arrow::compute::interleave;
-use arrow::datatypes::{DataType, Field, Fields};
+use arrow::datatypes::{DataType, Field, Fields, TimestampMillisecondType};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::sessions::{SessionRow, member, member_struct, text};
@@ -69,43 +70,93 @@ impl Caller {
         }
     }
 
-    /// Row `row` of a `useridentity` column (plain or view text).
-    pub fn from_identity(identity: &StructArray, row: usize) -> Self {
-        if identity.is_null(row) {
-            return Caller::default();
-        }
-        let id = Some(identity);
-        let get = |name: &str| member(id, name).and_then(|c| text(c, row).map(str::to_string));
-        let context = member_struct(id, "sessioncontext");
-        let created = member(member_struct(context, "attributes"), "creationdate")
-            .filter(|c| c.is_valid(row))
-            .and_then(|c| {
-                c.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
-                    .map(|t| t.value(row))
-            });
-        Caller {
-            kind: get("type"),
-            arn: get("arn"),
-            principal_id: get("principalid"),
-            account: get("accountid"),
-            access_key: get("accesskeyid"),
-            user_name: get("username"),
-            identity_provider: get("identityprovider"),
-            invoked_by: get("invokedby"),
-            on_behalf_of: member(member_struct(id, "onbehalfof"), "userid")
-                .and_then(|c| text(c, row).map(str::to_string)),
-            session_created: created,
-            source_identity: member(context, "sourceidentity")
-                .and_then(|c| text(c, row).map(str::to_string)),
-        }
-    }
-
     /// Whether the caller is a session, whose key some earlier call issued.
     fn is_session(&self) -> bool {
         matches!(
             self.kind.as_deref(),
             Some("AssumedRole") | Some("FederatedUser")
         )
+    }
+}
+
+/// Text members of `useridentity` a caller is read from, in `CallerColumns` order.
+const CALLER_TEXTS: usize = 10;
+
+/// A caller as its row holds it: the text members, then its session's creation time.
+type CallerView<'a> = ([Option<&'a str>; CALLER_TEXTS], Option<i64>);
+
+/// The members of a `useridentity` column (plain or view text) that describe a caller, found
+/// once per batch rather than once per row.
+struct CallerColumns<'a> {
+    identity: &'a StructArray,
+    texts: [Option<&'a dyn Array>; CALLER_TEXTS],
+    created: Option<&'a PrimitiveArray<TimestampMillisecondType>>,
+}
+
+impl<'a> CallerColumns<'a> {
+    /// The members of `identity`; absent ones read as null.
+    fn new(identity: &'a StructArray) -> Self {
+        let id = Some(identity);
+        let context = member_struct(id, "sessioncontext");
+        Self {
+            identity,
+            texts: [
+                member(id, "type"),
+                member(id, "arn"),
+                member(id, "principalid"),
+                member(id, "accountid"),
+                member(id, "accesskeyid"),
+                member(id, "username"),
+                member(id, "identityprovider"),
+                member(id, "invokedby"),
+                member(member_struct(id, "onbehalfof"), "userid"),
+                member(context, "sourceidentity"),
+            ],
+            created: member(member_struct(context, "attributes"), "creationdate")
+                .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>()),
+        }
+    }
+
+    /// Row `row`, borrowed (`None` where the row has no `useridentity`).
+    fn view(&self, row: usize) -> Option<CallerView<'a>> {
+        if self.identity.is_null(row) {
+            return None;
+        }
+        let texts = self.texts.map(|column| column.and_then(|c| text(c, row)));
+        let created = self
+            .created
+            .filter(|c| c.is_valid(row))
+            .map(|c| c.value(row));
+        Some((texts, created))
+    }
+}
+
+/// The caller a borrowed row describes.
+fn owned(view: &CallerView<'_>) -> Caller {
+    let [
+        kind,
+        arn,
+        principal_id,
+        account,
+        access_key,
+        user_name,
+        identity_provider,
+        invoked_by,
+        on_behalf_of,
+        source_identity,
+    ] = view.0.map(|t| t.map(str::to_string));
+    Caller {
+        kind,
+        arn,
+        principal_id,
+        account,
+        access_key,
+        user_name,
+        identity_provider,
+        invoked_by,
+        on_behalf_of,
+        session_created: view.1,
+        source_identity,
     }
 }
 
@@ -186,7 +237,9 @@ pub struct Origin {
 pub struct OriginIndex {
     sessions: HashMap<String, SessionRow>,
     /// Row of each session key in `resolved`.
-    rows: HashMap<String, usize>,
+    rows: FxHashMap<String, usize>,
+    /// Expiry of each row of `resolved`.
+    expiries: Vec<Option<i64>>,
     resolved: StructArray,
     /// The accounts whose trails are in the lake.
     accounts: BTreeSet<String>,
@@ -220,7 +273,8 @@ impl OriginIndex {
         }
         let mut index = OriginIndex {
             sessions: by_key,
-            rows: HashMap::new(),
+            rows: FxHashMap::default(),
+            expiries: Vec::new(),
             resolved: StructArray::new_empty_fields(0, None),
             accounts,
             start,
@@ -232,6 +286,10 @@ impl OriginIndex {
             .iter()
             .enumerate()
             .map(|(i, key)| ((*key).clone(), i))
+            .collect();
+        index.expiries = keys
+            .iter()
+            .map(|key| index.sessions[*key].expiresat)
             .collect();
         index.resolved = origins_array(&origins)?;
         Ok(index)
@@ -361,22 +419,26 @@ impl OriginIndex {
         times: Option<&[i64]>,
     ) -> Result<StructArray, arrow::error::ArrowError> {
         let rows = keys.len();
+        let columns = identities.map(CallerColumns::new);
         let mut picks: Vec<(usize, usize)> = Vec::with_capacity(rows);
         let mut expired: Vec<Option<bool>> = Vec::with_capacity(rows);
         let mut others: Vec<Origin> = Vec::new();
-        let mut other_rows: HashMap<(Option<String>, Caller), usize> = HashMap::new();
+        let mut other_rows: FxHashMap<(Option<&str>, Option<CallerView>), usize> =
+            FxHashMap::default();
         for row in 0..rows {
             let key = text(keys, row);
             let time = times.map(|t| t[row]);
             if let Some(&i) = key.and_then(|k| self.rows.get(k)) {
                 picks.push((0, i));
-                let expiry = self.sessions[key.expect("a found key")].expiresat;
-                expired.push(time.zip(expiry).map(|(time, expiry)| time > expiry));
+                expired.push(
+                    time.zip(self.expiries[i])
+                        .map(|(time, expiry)| time > expiry),
+                );
                 continue;
             }
-            let caller = identities.map(|ids| Caller::from_identity(ids, row));
-            let slot = (key.map(str::to_string), caller.clone().unwrap_or_default());
-            let i = *other_rows.entry(slot).or_insert_with(|| {
+            let view = columns.as_ref().and_then(|c| c.view(row));
+            let i = *other_rows.entry((key, view)).or_insert_with(|| {
+                let caller = view.map(|view| owned(&view));
                 others.push(self.origin(key, caller.as_ref(), None));
                 others.len() - 1
             });

@@ -4,10 +4,10 @@
 //! The origin index is built from `sessions` the first time a statement names either (a
 //! statement's text is checked before it is planned), and kept for the session's snapshot.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, ArrayData, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType};
 use datafusion::common::{Result as DfResult, exec_err};
@@ -25,18 +25,53 @@ use crate::record::schema::timestamp_type;
 /// The view of every `events` column plus `origin`.
 pub const VIEW: &str = "events_with_origin";
 
-/// The origin index of a session, once built.
+/// The origin index of a session, once built, and the function's latest results.
 #[derive(Debug, Default, Clone)]
-pub struct OriginSlot(Arc<RwLock<Option<Arc<OriginIndex>>>>);
+pub struct OriginSlot {
+    index: Arc<RwLock<Option<Arc<OriginIndex>>>>,
+    recent: Arc<Mutex<VecDeque<Memo>>>,
+}
+
+/// One result of `origin_of` and the arguments it was computed from. Holding the arguments
+/// keeps their buffers alive, so arguments at the same addresses are the same values.
+#[derive(Debug)]
+struct Memo {
+    args: Vec<ArrayData>,
+    origins: ArrayRef,
+}
+
+/// Results kept: a few batches per core in flight.
+const RECENT: usize = 8;
 
 impl OriginSlot {
     fn get(&self) -> Option<Arc<OriginIndex>> {
-        self.0.read().expect("no holder panics").clone()
+        self.index.read().expect("no holder panics").clone()
     }
 
     /// Forgets the index: the next statement that needs it builds it again (a newer snapshot).
     pub fn clear(&self) {
-        *self.0.write().expect("no holder panics") = None;
+        *self.index.write().expect("no holder panics") = None;
+        self.recent.lock().expect("no holder panics").clear();
+    }
+
+    /// The result computed from these arguments, if one of the latest. DataFusion evaluates
+    /// `origin_of` once per member a query reads (`origin['type']`, `origin['hops']`), over
+    /// the same batch, one right after the other.
+    fn recall(&self, args: &[ArrayData]) -> Option<ArrayRef> {
+        let recent = self.recent.lock().expect("no holder panics");
+        recent
+            .iter()
+            .find(|memo| {
+                memo.args.len() == args.len()
+                    && memo.args.iter().zip(args).all(|(a, b)| a.ptr_eq(b))
+            })
+            .map(|memo| Arc::clone(&memo.origins))
+    }
+
+    fn remember(&self, args: Vec<ArrayData>, origins: ArrayRef) {
+        let mut recent = self.recent.lock().expect("no holder panics");
+        recent.push_front(Memo { args, origins });
+        recent.truncate(RECENT);
     }
 }
 
@@ -49,13 +84,13 @@ struct OriginOf {
 
 impl PartialEq for OriginOf {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.slot.0, &other.slot.0)
+        Arc::ptr_eq(&self.slot.index, &other.slot.index)
     }
 }
 impl Eq for OriginOf {}
 impl std::hash::Hash for OriginOf {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.slot.0).hash(state);
+        Arc::as_ptr(&self.slot.index).hash(state);
     }
 }
 
@@ -79,6 +114,17 @@ impl ScalarUDFImpl for OriginOf {
             );
         };
         let rows = args.number_rows;
+        let memo_args: Option<Vec<ArrayData>> = args
+            .args
+            .iter()
+            .map(|arg| match arg {
+                ColumnarValue::Array(array) => Some(array.to_data()),
+                ColumnarValue::Scalar(_) => None,
+            })
+            .collect();
+        if let Some(origins) = memo_args.as_deref().and_then(|a| self.slot.recall(a)) {
+            return Ok(ColumnarValue::Array(origins));
+        }
         let keys = args.args[0].to_array(rows)?;
         if !matches!(
             keys.data_type(),
@@ -113,8 +159,12 @@ impl ScalarUDFImpl for OriginOf {
             }
             None => None,
         };
-        let origins = index.origins_of(&keys, identities.as_ref(), times.as_deref())?;
-        Ok(ColumnarValue::Array(Arc::new(origins)))
+        let origins: ArrayRef =
+            Arc::new(index.origins_of(&keys, identities.as_ref(), times.as_deref())?);
+        if let Some(memo_args) = memo_args {
+            self.slot.remember(memo_args, Arc::clone(&origins));
+        }
+        Ok(ColumnarValue::Array(origins))
     }
 }
 
@@ -153,7 +203,7 @@ pub async fn prepare(ctx: &SessionContext, slot: &OriginSlot, sql: &str) -> Resu
         return Ok(());
     }
     let index = Arc::new(load(ctx).await?);
-    *slot.0.write().expect("no holder panics") = Some(index);
+    *slot.index.write().expect("no holder panics") = Some(index);
     Ok(())
 }
 

@@ -257,6 +257,20 @@ fn origins_follow_every_kind_of_chain_and_say_where_they_stop() {
 
     let o = origins(&lake);
     let arn = |id: &str| o[id]["arn"].as_str().unwrap_or_default().to_string();
+    // Members read one by one (each its own evaluation of origin_of over the same batch) agree
+    // with the whole struct.
+    let members = query(
+        &lake,
+        "SELECT eventid, origin['arn'] AS arn, origin['hops'] AS hops, origin['ends'] AS ends \
+         FROM events_with_origin WHERE eventname = 'DeleteTrail'",
+    );
+    assert_eq!(members.len(), o.len());
+    for row in &members {
+        let whole = &o[row["eventid"].as_str().unwrap()];
+        for member in ["arn", "hops", "ends"] {
+            assert_eq!(row[member], whole[member], "{member} of {}", row["eventid"]);
+        }
+    }
     // 1, 2 and 3 hops, the third across accounts.
     assert_eq!(
         (o["c1"]["hops"].as_i64(), arn("c1")),
