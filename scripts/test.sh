@@ -15,9 +15,10 @@ fi
 
 # The S3 tests run the binary against a real S3-compatible server on loopback: moto, from PyPI,
 # in a virtual environment beside the build cache. The Delta tests read the lake with other
-# engines' own readers from the same environment: delta-rs's Python package and polars.
+# engines' own readers from the same environment: delta-rs's Python package and polars. The
+# integrity tests check digest signatures with the AWS CLI's own validator (awscli).
 VENV="${TRAILQ_TEST_VENV:-$HOME/.cache/trailq-test-venv}"
-PACKAGES=("moto[server]==5.2.1" "deltalake==1.6.6" "polars==2.1.0" "pyarrow==26.0.1")
+PACKAGES=("moto[server]==5.2.1" "deltalake==1.6.6" "polars==2.1.0" "pyarrow==26.0.1" "awscli==1.46.3")
 CHECK="import importlib.metadata as m, sys; sys.exit(any(m.version(p.split('[')[0].split('==')[0]) != p.split('==')[1] for p in sys.argv[1:]))"
 if ! "$VENV/bin/python" -c "$CHECK" "${PACKAGES[@]}" 2>/dev/null; then
     echo "scripts/test.sh: installing ${PACKAGES[*]} into $VENV" >&2

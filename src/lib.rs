@@ -12,6 +12,7 @@ pub mod error;
 pub mod generate;
 pub mod identity;
 pub mod ingest;
+pub mod integrity;
 pub mod lake;
 pub mod progress;
 pub mod record;

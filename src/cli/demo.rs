@@ -10,8 +10,9 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use super::EXIT_OK;
 use trailq::compact::{CompactOptions, compact};
 use trailq::error::{Error, Result};
-use trailq::generate::{TrailSpec, generate_with_progress};
+use trailq::generate::{TrailSpec, generate_with_progress, write_public_keys};
 use trailq::ingest::{IngestOptions, ingest};
+use trailq::integrity::{PublicKeys, Summary, after_ingest};
 use trailq::lake::Lake;
 use trailq::source::LocalSource;
 
@@ -53,6 +54,23 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         summary.duplicates,
         lake.display()
     );
+    let keys_file = args.dir.join("public-keys.json");
+    write_public_keys(&keys_file).map_err(|err| Error::io(&keys_file, err))?;
+    let keys = PublicKeys::read(&keys_file)?;
+    if let Some(verification) = after_ingest(&opened, &keys, true)? {
+        let summary = Summary::of(&verification, None);
+        log::info!(
+            "checked {} digests and {} log files against them: {} (`trailq verify --lake {}`)",
+            verification.digests.len(),
+            verification.files.len(),
+            if summary.is_verified() {
+                "all verified".to_string()
+            } else {
+                format!("{} problems", summary.problems.len())
+            },
+            lake.display()
+        );
+    }
     let compacted = compact(
         &opened,
         &CompactOptions {

@@ -8,7 +8,10 @@ use clap::Args;
 
 use super::{EXIT_OK, thousands};
 use trailq::error::{Error, Result};
-use trailq::generate::{TrailSpec, generate_with_progress};
+use trailq::generate::{Tamper, TrailSpec, generate_with_progress, tamper, write_public_keys};
+
+/// Where `trailq generate OUT` writes the public key of its digests, below OUT.
+pub const KEYS_FILE: &str = "digest-keys/public-keys.json";
 
 /// Generate a sample CloudTrail trail in the S3 layout (for trying trailq, tests and benchmarks).
 ///
@@ -44,6 +47,9 @@ pub struct GenerateArgs {
     /// Key prefix before AWSLogs/.
     #[arg(long)]
     pub prefix: Option<String>,
+    /// The bucket the digests name as the trail's (upload it there for it to verify in S3).
+    #[arg(long, default_value = "org-trail-bucket")]
+    pub bucket: String,
     /// Fraction of events delivered twice.
     #[arg(long, default_value_t = 0.002)]
     pub duplicate_rate: f64,
@@ -54,6 +60,11 @@ pub struct GenerateArgs {
     /// the first account and region, for the rules to find).
     #[arg(long)]
     pub benign: bool,
+    /// After writing, tamper with the trail as an intruder with write access to the bucket
+    /// could, each in its own hour of the first account and region (comma-separated):
+    /// edit-log, delete-log, delete-digest, forge-digest, move-digest, extra-log.
+    #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+    pub tamper: Vec<Tamper>,
 }
 
 impl GenerateArgs {
@@ -69,6 +80,7 @@ impl GenerateArgs {
             events_per_file: self.events_per_file,
             org_id: self.org_id.clone(),
             prefix: self.prefix.clone(),
+            bucket: self.bucket.clone(),
             duplicate_rate: self.duplicate_rate,
             extras: !self.plain,
             attacks: !self.benign,
@@ -98,5 +110,28 @@ pub fn run(args: GenerateArgs) -> Result<u8> {
         thousands(stats.insights),
         thousands(stats.digests),
     );
+    if stats.digests > 0 {
+        let keys = args.out.join(KEYS_FILE);
+        write_public_keys(&keys).map_err(|err| Error::io(&keys, err))?;
+        log::info!(
+            "digests are signed with trailq's test key; its public half, for `trailq ingest \
+             --public-keys`, is in {} (ingest skips it: it is beside AWSLogs/)",
+            keys.display()
+        );
+    }
+    if !args.tamper.is_empty() {
+        let done = tamper(&args.out, &args.tamper).map_err(|err| Error::io(&args.out, err))?;
+        for tampered in done {
+            log::info!(
+                "tampered ({}): {}{}",
+                tampered.kind.name(),
+                tampered.path.display(),
+                tampered
+                    .other
+                    .map(|other| format!(" ({})", other.display()))
+                    .unwrap_or_default()
+            );
+        }
+    }
     Ok(EXIT_OK)
 }

@@ -11,6 +11,7 @@ use super::{EXIT_ERROR, EXIT_OK, peak_memory, print_out, query_runtime, thousand
 use trailq::decode::DecodeLimits;
 use trailq::error::{Error, Result};
 use trailq::ingest::{IngestOptions, IngestSummary, ingest};
+use trailq::integrity::{PublicKeys, Summary, after_ingest};
 use trailq::s3::{S3Source, S3Url};
 use trailq::source::{LocalSource, Selection, Source};
 
@@ -66,6 +67,10 @@ pub struct IngestArgs {
     /// Input bytes per committed transaction: a long backfill commits in steps.
     #[arg(long, default_value = "4GiB")]
     commit_every: ByteSize,
+    /// Public keys that sign the trail's digests, in the form `aws cloudtrail
+    /// list-public-keys` prints (for a local mirror, offline); the lake keeps them.
+    #[arg(long, value_name = "FILE")]
+    public_keys: Option<std::path::PathBuf>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -132,11 +137,35 @@ pub fn run(args: IngestArgs) -> Result<u8> {
         commit_every: args.commit_every.as_u64(),
         selection,
     };
+    let keys = match &args.public_keys {
+        Some(path) => PublicKeys::read(path)?,
+        None => PublicKeys::default(),
+    };
     let bar = Bar::new(log::max_level() < log::LevelFilter::Info);
     let summary = ingest(source.as_ref(), &lake, &options, &bar)?;
     report(&summary);
+    // Verification never fails an ingest: what it finds is reported and kept.
+    let integrity = match after_ingest(&lake, &keys, summary.transactions > 0) {
+        Ok(verification) => verification.map(|v| Summary::of(&v, None)),
+        Err(err) => {
+            log::warn!("could not check the lake's digests ({err}); `trailq verify` tries again");
+            None
+        }
+    };
+    if let Some(integrity) = &integrity {
+        report_integrity(integrity, &args.lake.lake.clone().unwrap_or_default());
+    }
     if args.json {
         let mut value = serde_json::to_value(&summary).expect("a summary always serializes");
+        if let Some(integrity) = &integrity {
+            value["integrity"] = serde_json::json!({
+                "digests": integrity.trails.iter().map(|t| t.digests).sum::<u64>(),
+                "digests_verified": integrity.trails.iter().map(|t| t.digests_verified).sum::<u64>(),
+                "files_verified": integrity.trails.iter().map(|t| t.files_verified).sum::<u64>(),
+                "problems": integrity.problems.len(),
+                "pending": integrity.pending,
+            });
+        }
         value["elapsed_seconds"] = summary.elapsed.as_secs_f64().into();
         value["peak_memory_bytes"] = peak_memory().into();
         print_out(&format!("{value}\n"))?;
@@ -146,6 +175,28 @@ pub fn run(args: IngestArgs) -> Result<u8> {
     } else {
         EXIT_ERROR
     })
+}
+
+/// The integrity line on stderr.
+fn report_integrity(summary: &Summary, lake: &str) {
+    let sum = |f: fn(&trailq::integrity::summary::TrailSummary) -> u64| {
+        summary.trails.iter().map(f).sum::<u64>()
+    };
+    let line = format!(
+        "integrity: {}/{} digests verified, {} log files verified, {} pending a digest",
+        thousands(sum(|t| t.digests_verified)),
+        thousands(sum(|t| t.digests)),
+        thousands(sum(|t| t.files_verified)),
+        thousands(summary.pending),
+    );
+    if summary.is_verified() {
+        log::info!("{line}");
+    } else {
+        log::warn!(
+            "{line}; {} problems: `trailq verify --lake {lake}` lists them",
+            thousands(summary.problems.len() as u64)
+        );
+    }
 }
 
 fn report(summary: &IngestSummary) {
@@ -159,7 +210,6 @@ fn report(summary: &IngestSummary) {
         );
     }
     let skipped: Vec<String> = [
-        (summary.digests, "digests"),
         (summary.aggregated, "aggregated-event files"),
         (summary.other_services, "other services' log files"),
         (summary.outside_logs, "files outside AWSLogs/"),
@@ -190,7 +240,7 @@ fn report(summary: &IngestSummary) {
     let rate = summary.json_bytes as f64 / seconds.max(1e-9) / 1e6;
     log::info!(
         "ingested {} files ({} unchanged, {} partial, {} failed{skipped}): {} events \
-         ({} duplicates removed, {} rejected) into {} files; {} in, {} JSON, {} out; {:.1} s, {:.0} MB/s",
+         ({} duplicates removed, {} rejected), {} digests, into {} files; {} in, {} JSON, {} out; {:.1} s, {:.0} MB/s",
         thousands(summary.ingested),
         thousands(summary.unchanged),
         thousands(summary.partial),
@@ -198,6 +248,7 @@ fn report(summary: &IngestSummary) {
         thousands(summary.events),
         thousands(summary.duplicates),
         thousands(summary.rejected),
+        thousands(summary.digests),
         thousands(summary.files_written),
         ByteSize(summary.raw_bytes),
         ByteSize(summary.json_bytes),

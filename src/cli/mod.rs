@@ -1,7 +1,8 @@
 //! The command line: one file per subcommand. Data goes to stdout; logs, progress and the
 //! summary go to stderr.
 //!
-//! Exit codes: 0 success; 1 findings at or above the chosen severity (detect and report);
+//! Exit codes: 0 success; 1 findings at or above the chosen severity (detect and report), or
+//! evidence that does not verify (verify);
 //! 2 error, including an ingest that left any input incomplete.
 
 mod compact;
@@ -19,6 +20,7 @@ mod report;
 mod rules;
 mod shell;
 mod vacuum;
+mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -61,6 +63,7 @@ enum Command {
     Detect(detect::DetectArgs),
     Report(report::ReportArgs),
     Rules(rules::RulesArgs),
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Report(args) => report::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

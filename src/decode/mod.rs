@@ -2,13 +2,14 @@
 //!
 //! Compression is sniffed from the gzip magic, never trusted from the file name; multi-member
 //! gzip is read whole; the decompressed size is capped so a gzip bomb stops with an error
-//! instead of filling memory or disk.
+//! instead of filling memory or disk. The decompressed bytes are hashed (SHA-256) as they
+//! pass, in the same read, for the integrity checks against CloudTrail's digests.
 
 mod split;
 
 use std::io::{self, BufRead, BufReader, Read};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -41,12 +42,63 @@ pub struct Decoded {
     /// Whether the object was gzip-compressed.
     pub gzip: bool,
     raw_read: ByteCounter,
+    hash: ContentHash,
 }
 
 impl Decoded {
     /// Counts the raw (possibly compressed) bytes consumed, also after `reader` is moved.
     pub fn raw_read_counter(&self) -> ByteCounter {
         self.raw_read.clone()
+    }
+
+    /// The SHA-256 of the decompressed bytes, once `reader` has been read to its end.
+    pub fn content_hash(&self) -> ContentHash {
+        self.hash.clone()
+    }
+}
+
+/// The SHA-256 of a decoded stream, computed as it is read.
+#[derive(Clone)]
+pub struct ContentHash(Arc<Mutex<HashState>>);
+
+struct HashState {
+    context: ring::digest::Context,
+    ended: bool,
+}
+
+impl ContentHash {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new(HashState {
+            context: ring::digest::Context::new(&ring::digest::SHA256),
+            ended: false,
+        })))
+    }
+
+    /// The hash in lower-case hex (as CloudTrail's digests write it); `None` until the stream
+    /// was read to its end.
+    pub fn hex(&self) -> Option<String> {
+        let state = self.0.lock().expect("no hasher panics");
+        state
+            .ended
+            .then(|| hex::encode(state.context.clone().finish().as_ref()))
+    }
+}
+
+/// Passes reads through, hashing every byte.
+struct Hashing {
+    inner: Box<dyn Read + Send>,
+    hash: ContentHash,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut state = self.hash.0.lock().expect("no hasher panics");
+        match n {
+            0 if !buf.is_empty() => state.ended = true,
+            _ => state.context.update(&buf[..n]),
+        }
+        Ok(n)
     }
 }
 
@@ -70,10 +122,14 @@ pub fn open(raw: impl Read + Send + 'static, limits: &DecodeLimits) -> io::Resul
     };
     let mut buffered = BufReader::with_capacity(READ_BUFFER, counted);
     let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let capped = |inner: Box<dyn Read + Send>| Capped {
-        inner,
-        left: limits.max_decompressed_bytes,
-        cap: limits.max_decompressed_bytes,
+    let hash = ContentHash::new();
+    let capped = |inner: Box<dyn Read + Send>| Hashing {
+        inner: Box::new(Capped {
+            inner,
+            left: limits.max_decompressed_bytes,
+            cap: limits.max_decompressed_bytes,
+        }),
+        hash: hash.clone(),
     };
     let reader: Box<dyn BufRead + Send> = if gzip {
         let gunzip = MultiGzDecoder::new(buffered);
@@ -91,6 +147,7 @@ pub fn open(raw: impl Read + Send + 'static, limits: &DecodeLimits) -> io::Resul
         reader,
         gzip,
         raw_read,
+        hash,
     })
 }
 
@@ -189,6 +246,24 @@ mod tests {
         let err = read_all(gzip(&vec![b' '; 1_000_000]), &limits).unwrap_err();
         assert!(err.to_string().contains("gzip bomb"), "{err}");
         assert!(read_all(gzip(&[b' '; 1000]), &limits).is_ok());
+    }
+
+    #[test]
+    fn hashes_the_decompressed_bytes_once_read_to_the_end() {
+        let content = b"{\"Records\":[]}";
+        for raw in [gzip(content), content.to_vec()] {
+            let mut decoded = open(io::Cursor::new(raw), &DecodeLimits::default()).unwrap();
+            let hash = decoded.content_hash();
+            let mut first = [0u8; 4];
+            decoded.reader.read_exact(&mut first).unwrap();
+            assert_eq!(hash.hex(), None, "not read to the end yet");
+            io::copy(&mut decoded.reader, &mut io::sink()).unwrap();
+            // sha256 of {"Records":[]}, as `sha256sum` prints it.
+            assert_eq!(
+                hash.hex().as_deref(),
+                Some("26a792db36a3afba23b1dd277fcc9f15a7313c4a92e4e4cc0494846af345ecff")
+            );
+        }
     }
 
     #[test]

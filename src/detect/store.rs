@@ -17,10 +17,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::rate::JudgeSpan;
 use crate::error::{Error, Result};
-use crate::lake::{Lake, Manifest, OutputEntry, Table, Transaction, commit, new_txid};
+use crate::lake::{Lake, Manifest, Table, Transaction, commit, new_txid};
 use crate::record::finding::{FindingRow, findings_schema};
 use crate::record::time::{day_of, format_day};
-use crate::sink::write_batches;
+use crate::sink::stage_batch;
 
 /// The rows as a batch of the table.
 fn rows_batch(rows: &[FindingRow]) -> Result<RecordBatch> {
@@ -137,19 +137,7 @@ pub fn write(
         removed.extend(old_files);
         if merged.num_rows() > 0 {
             let path = format!("{dir}/part-{txid}.parquet");
-            let written = write_batches(
-                &staging.join(&path),
-                &findings_schema(),
-                vec![merged.clone()],
-            )?;
-            outputs.push(OutputEntry {
-                path,
-                rows: merged.num_rows() as u64,
-                bytes: written.bytes,
-                layout: None,
-                stats: Some(written.stats),
-                sessions: false,
-            });
+            outputs.push(stage_batch(&staging, path, merged)?);
         }
     }
     if outputs.is_empty() && removed.is_empty() {

@@ -7,6 +7,7 @@
 //! late deliveries, and the typing quirks the README's Bad input section lists.
 
 mod catalogue;
+mod digests;
 mod event;
 
 use std::fs;
@@ -20,6 +21,7 @@ use flate2::write::GzEncoder;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
+pub use self::digests::{TRAIL, Tamper, Tampered, tamper, write_public_keys};
 use self::event::EventFactory;
 
 /// What to generate.
@@ -43,6 +45,9 @@ pub struct TrailSpec {
     pub org_id: Option<String>,
     /// A key prefix before `AWSLogs/`.
     pub prefix: Option<String>,
+    /// The bucket the digests say the trail is delivered to (where it is uploaded, for a
+    /// trail that verifies in S3).
+    pub bucket: String,
     /// Fraction of events delivered a second time, in a later file.
     pub duplicate_rate: f64,
     /// Also write Insights records, digests, network activity, and files that are plain JSON,
@@ -65,6 +70,7 @@ impl Default for TrailSpec {
             events_per_file: 400,
             org_id: None,
             prefix: None,
+            bucket: "org-trail-bucket".into(),
             duplicate_rate: 0.002,
             extras: true,
             attacks: true,
@@ -141,10 +147,10 @@ pub fn generate_with_progress(
         ),
     );
     let counters = Counters::default();
-    tasks
+    let written: Vec<(usize, usize, Vec<WrittenFile>)> = tasks
         .par_iter()
         .enumerate()
-        .try_for_each(|(task, &(a, r, d, h))| {
+        .map(|(task, &(a, r, d, h))| {
             let writer = HourWriter {
                 spec,
                 out,
@@ -161,11 +167,37 @@ pub fn generate_with_progress(
             let mut rng = fastrand::Rng::with_seed(
                 spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ task as u64,
             );
-            writer.write(&mut rng)?;
+            let files = writer.write(&mut rng)?;
             progress.advance(1);
-            Ok::<(), io::Error>(())
-        })?;
+            Ok::<_, io::Error>((a, r, files))
+        })
+        .collect::<io::Result<_>>()?;
     progress.finish();
+    if spec.extras {
+        let mut by_place: Vec<Vec<WrittenFile>> = (0..accounts.len() * spec.regions.len())
+            .map(|_| Vec::new())
+            .collect();
+        for (a, r, files) in written {
+            by_place[a * spec.regions.len() + r].extend(files);
+        }
+        // CloudTrail writes every hour's digest, so every chain runs to the last delivery.
+        let last_delivery = by_place.iter().flatten().map(|file| file.delivered).max();
+        let key = digests::test_signing_key();
+        by_place
+            .into_par_iter()
+            .enumerate()
+            .try_for_each(|(i, files)| {
+                let place = Place {
+                    spec,
+                    out,
+                    account: &accounts[i / spec.regions.len()],
+                    region: &spec.regions[i % spec.regions.len()],
+                };
+                let written = digests::write_chain(&place, files, last_delivery, &key)?;
+                counters.digests.fetch_add(written, Ordering::Relaxed);
+                Ok::<(), io::Error>(())
+            })?;
+    }
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     Ok(TrailStats {
         log_files: get(&counters.log_files),
@@ -208,7 +240,7 @@ struct LogFile {
 }
 
 impl HourWriter<'_> {
-    fn write(&self, rng: &mut fastrand::Rng) -> io::Result<()> {
+    fn write(&self, rng: &mut fastrand::Rng) -> io::Result<Vec<WrittenFile>> {
         let weekend = self.hour.weekday().number_from_monday() >= 6;
         let total_weight: f64 = (0..24).map(|h| hour_weight(h, weekend)).sum();
         let per_stream =
@@ -326,30 +358,25 @@ impl HourWriter<'_> {
             let suffix = factory.unique_suffix();
             written.push(self.write_file(file, style, &suffix)?);
         }
-        if self.spec.extras {
-            self.write_digest(&written)?;
-        }
-        Ok(())
+        Ok(written)
     }
 
-    fn key_dir(&self, folder: &str, day: DateTime<Utc>) -> PathBuf {
-        let mut dir = self.out.to_path_buf();
-        if let Some(prefix) = &self.spec.prefix {
-            dir.push(prefix);
+    fn place(&self) -> Place<'_> {
+        Place {
+            spec: self.spec,
+            out: self.out,
+            account: self.account,
+            region: self.region,
         }
-        dir.push("AWSLogs");
-        if let Some(org) = &self.spec.org_id {
-            dir.push(org);
-        }
-        dir.push(self.account);
-        dir.push(folder);
-        dir.push(self.region);
-        dir.push(day.format("%Y/%m/%d").to_string());
-        dir
     }
 
-    fn write_file(&self, file: &LogFile, style: FileStyle, suffix: &str) -> io::Result<String> {
-        let dir = self.key_dir(file.folder, file.delivered);
+    fn write_file(
+        &self,
+        file: &LogFile,
+        style: FileStyle,
+        suffix: &str,
+    ) -> io::Result<WrittenFile> {
+        let dir = self.place().key_dir(file.folder, file.delivered);
         fs::create_dir_all(&dir)?;
         let extension = match style {
             FileStyle::PlainJson => ".json",
@@ -375,6 +402,11 @@ impl HourWriter<'_> {
             }
         };
         fs::write(dir.join(&name), &bytes)?;
+        let written = WrittenFile {
+            key: self.place().bucket_key(&dir.join(&name)),
+            sha256: sha256_hex(&json),
+            delivered: file.delivered,
+        };
         self.counters.log_files.fetch_add(1, Ordering::Relaxed);
         self.counters
             .json_bytes
@@ -382,39 +414,57 @@ impl HourWriter<'_> {
         self.counters
             .file_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(name)
+        Ok(written)
+    }
+}
+
+/// Where one account and region's files go.
+struct Place<'a> {
+    spec: &'a TrailSpec,
+    out: &'a Path,
+    account: &'a str,
+    region: &'a str,
+}
+
+impl Place<'_> {
+    /// The folder of a CloudTrail folder kind's files of `day`.
+    fn key_dir(&self, folder: &str, day: DateTime<Utc>) -> PathBuf {
+        let mut dir = self.out.to_path_buf();
+        if let Some(prefix) = &self.spec.prefix {
+            dir.push(prefix);
+        }
+        dir.push("AWSLogs");
+        if let Some(org) = &self.spec.org_id {
+            dir.push(org);
+        }
+        dir.push(self.account);
+        dir.push(folder);
+        dir.push(self.region);
+        dir.push(day.format("%Y/%m/%d").to_string());
+        dir
     }
 
-    /// An hourly digest naming the hour's log files (its hashes are placeholders: trailq does
-    /// not validate digests yet).
-    fn write_digest(&self, files: &[String]) -> io::Result<()> {
-        let end = self.hour + Duration::hours(1);
-        let digest = json!({
-            "awsAccountId": self.account,
-            "digestStartTime": self.hour.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "digestEndTime": end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "digestS3Bucket": "org-trail-bucket",
-            "digestSignatureAlgorithm": "SHA256withRSA",
-            "logFiles": files.iter().map(|name| json!({
-                "s3Bucket": "org-trail-bucket",
-                "s3Object": name,
-                "hashValue": format!("{:064x}", xxhash_rust::xxh3::xxh3_128(name.as_bytes())),
-                "hashAlgorithm": "SHA-256",
-            })).collect::<Vec<_>>(),
-        });
-        let dir = self.key_dir("CloudTrail-Digest", end);
-        fs::create_dir_all(&dir)?;
-        let name = format!(
-            "{}_CloudTrail-Digest_{}_org-trail_{}_{}.json.gz",
-            self.account,
-            self.region,
-            self.region,
-            end.format("%Y%m%dT%H%M%SZ")
-        );
-        fs::write(dir.join(name), gzip(&serde_json::to_vec(&digest)?)?)?;
-        self.counters.digests.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    /// The S3 key a file under the output folder would have in the trail's bucket.
+    fn bucket_key(&self, path: &Path) -> String {
+        let relative = path
+            .strip_prefix(self.out)
+            .expect("written under the output folder");
+        let parts: Vec<_> = relative.iter().map(|p| p.to_string_lossy()).collect();
+        parts.join("/")
     }
+}
+
+/// A log file written: its key in the trail's bucket, the SHA-256 of its content, and when
+/// CloudTrail delivered it.
+struct WrittenFile {
+    key: String,
+    sha256: String,
+    delivered: DateTime<Utc>,
+}
+
+/// Hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 #[derive(Clone, Copy)]

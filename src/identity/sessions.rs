@@ -6,16 +6,14 @@
 //! derives them again for lakes ingested before the table existed. The struct is the table's
 //! column list, as for `findings`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use arrow::array::{Array, AsArray, RecordBatch, StructArray};
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimestampMillisecondType};
+use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
-use serde_arrow::schema::{SchemaLike, TracingOptions};
 use serde_json::{Map, Value};
 
-use crate::record::schema::timestamp_type;
 use crate::record::time::parse_time;
 
 /// One row of `sessions`: the credentials one call issued, and who called. Times are UTC
@@ -106,25 +104,8 @@ const TIME_COLUMNS: [&str; 3] = ["issuedat", "expiresat", "issuersessioncreated"
 
 /// The schema of `sessions` (without its `event_date` partition column, the day of `issuedat`).
 pub fn sessions_schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let options = TracingOptions::default().strings_as_large_utf8(false);
-        let traced = Vec::<FieldRef>::from_type::<SessionRow>(options)
-            .expect("SessionRow's fields all have Arrow types");
-        let fields: Vec<FieldRef> = traced
-            .into_iter()
-            .map(
-                |field| match TIME_COLUMNS.contains(&field.name().as_str()) {
-                    true => Arc::new(Field::new(
-                        field.name(),
-                        timestamp_type(),
-                        field.is_nullable(),
-                    )),
-                    false => field,
-                },
-            )
-            .collect();
-        Arc::new(Schema::new(fields))
-    });
+    static SCHEMA: LazyLock<SchemaRef> =
+        LazyLock::new(|| crate::record::rows::traced_schema::<SessionRow>(&TIME_COLUMNS));
     SCHEMA.clone()
 }
 
@@ -364,6 +345,7 @@ pub fn parse_expiration(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::schema::timestamp_type;
 
     #[test]
     fn expirations_parse_in_cloudtrail_form_and_iso() {

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use self::dedupe::Dedupe;
 pub use self::worker::stage_sessions;
-use self::worker::{Shared, Worker, WorkerOutput};
+use self::worker::{Shared, Worker, WorkerOutput, stage_digests};
 use crate::decode::DecodeLimits;
 use crate::error::{Error, Result};
 use crate::lake::{
@@ -73,7 +73,7 @@ pub struct IngestSummary {
     pub listed: u64,
     /// Objects skipped because the lake already has them unchanged.
     pub unchanged: u64,
-    /// Digest objects skipped (they hold no events).
+    /// Digest files read into `digests`.
     pub digests: u64,
     /// `CloudTrail-Aggregated` objects skipped (not mapped yet).
     pub aggregated: u64,
@@ -191,11 +191,10 @@ fn plan(
             continue;
         }
         match object.route {
-            Route::Digest => summary.digests += 1,
             Route::Aggregated => summary.aggregated += 1,
             Route::OtherService => summary.other_services += 1,
             Route::OutsideLogs => summary.outside_logs += 1,
-            Route::Events | Route::Insights => {
+            Route::Events | Route::Insights | Route::Digest => {
                 let done = manifest.source(&object.key).is_some_and(|state| {
                     state.status == SourceStatus::Ingested
                         && state.size == object.size
@@ -218,7 +217,8 @@ fn table_of(route: Route) -> Option<Table> {
     match route {
         Route::Events => Some(Table::Events),
         Route::Insights => Some(Table::Insights),
-        Route::Digest | Route::Aggregated | Route::OtherService | Route::OutsideLogs => None,
+        Route::Digest => Some(Table::Digests),
+        Route::Aggregated | Route::OtherService | Route::OutsideLogs => None,
     }
 }
 
@@ -298,6 +298,7 @@ fn run_transaction(
                 merged.rejects.extend(out.rejects);
                 merged.raw_bytes += out.raw_bytes;
                 merged.json_bytes += out.json_bytes;
+                merged.digests.extend(out.digests);
                 for taken in out.leftovers {
                     match leftovers.entry(taken.partition) {
                         Entry::Vacant(slot) => {
@@ -327,6 +328,12 @@ fn run_transaction(
                 Ok(output) => merged.outputs.extend(output),
                 Err(err) => first_error = first_error.or(Some(err)),
             }
+        }
+    }
+    if first_error.is_none() {
+        match stage_digests(&shared.staging, &txid, std::mem::take(&mut merged.digests)) {
+            Ok(outputs) => merged.outputs.extend(outputs),
+            Err(err) => first_error = Some(err),
         }
     }
     if let Some(err) = first_error {
@@ -385,6 +392,9 @@ impl IngestSummary {
             let table = output.path.split('/').next().and_then(Table::named);
             if table.is_some_and(Table::holds_events) {
                 self.events += output.rows;
+            }
+            if table == Some(Table::Digests) {
+                self.digests += output.rows;
             }
         }
     }

@@ -2,21 +2,22 @@
 //! sorted Parquet files to the transaction's staging directory when its share of the memory
 //! budget is full.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::dedupe::{Dedupe, dedupe_key};
 use super::rejects::Reject;
 use crate::decode::{self, DecodeLimits, RecordSplitter};
 use crate::error::{Error, Result};
-use crate::identity::{self, SessionRow, sessions_batch, sessions_schema};
+use crate::identity::{self, SessionRow, sessions_batch};
+use crate::integrity::{DigestRow, digests_batch, parse_digest};
 use crate::lake::Table;
 use crate::lake::{Lake, OutputEntry, SourceEntry, SourceStatus};
 use crate::progress::Progress;
 use crate::record::parse_record;
 use crate::record::time::day_of;
-use crate::sink::{
-    LAYOUT, Partition, PartitionBuffers, TakenPartition, write_batches, write_sorted,
-};
+use crate::sink::{LAYOUT, Partition, PartitionBuffers, TakenPartition, stage_batch, write_sorted};
 use crate::source::{Source, SourceObject};
 
 /// What every worker of a transaction shares.
@@ -52,6 +53,8 @@ pub struct WorkerOutput {
     pub json_bytes: u64,
     /// Rows still buffered at the end, merged across workers into one file per partition.
     pub leftovers: Vec<TakenPartition>,
+    /// The digest files read.
+    pub digests: Vec<DigestRow>,
 }
 
 /// An ingest thread's state.
@@ -88,9 +91,13 @@ impl<'s, 'a> Worker<'s, 'a> {
             events: 0,
             rejected: 0,
             error: None,
+            sha256: None,
         };
         let rejects_before = self.out.rejects.len();
-        let failure = self.read_object(object, table, &mut entry)?;
+        let failure = match table {
+            Table::Digests => self.read_digest(object, &mut entry),
+            _ => self.read_object(object, table, &mut entry)?,
+        };
         if let Some((reason, offset)) = failure {
             // All or nothing: the object is retried whole, so none of its rows or record
             // rejects are kept (rows already written for an object larger than the memory
@@ -139,6 +146,7 @@ impl<'s, 'a> Worker<'s, 'a> {
             Err(err) => return Ok(Some((format!("cannot read: {err}"), None))),
         };
         let raw_read = decoded.raw_read_counter();
+        let hash = decoded.content_hash();
         let gzip = decoded.gzip;
         let mut splitter = RecordSplitter::new(decoded.reader, self.shared.limits.max_record_bytes);
         let mut failure = None;
@@ -212,7 +220,49 @@ impl<'s, 'a> Worker<'s, 'a> {
         }
         self.out.raw_bytes += raw_read.get();
         self.out.json_bytes += splitter.offset();
+        if failure.is_none() {
+            entry.sha256 = hash.hex();
+        }
         Ok(failure)
+    }
+
+    /// Reads a digest file whole (digests are a few kilobytes) into a `digests` row; returns
+    /// the failure, if any, with its decompressed byte offset.
+    fn read_digest(
+        &mut self,
+        object: &SourceObject,
+        entry: &mut SourceEntry,
+    ) -> Option<(String, Option<u64>)> {
+        let raw = match self.shared.source.open(object) {
+            Ok(raw) => raw,
+            Err(err) => return Some((format!("cannot open: {err}"), None)),
+        };
+        let mut decoded = match decode::open(raw, &self.shared.limits) {
+            Ok(decoded) => decoded,
+            Err(err) => return Some((format!("cannot read: {err}"), None)),
+        };
+        let raw_read = decoded.raw_read_counter();
+        let hash = decoded.content_hash();
+        let mut content = Vec::new();
+        let read = decoded.reader.read_to_end(&mut content);
+        self.out.raw_bytes += raw_read.get();
+        self.out.json_bytes += content.len() as u64;
+        if let Err(err) = read {
+            return Some((format!("cannot read: {err}"), Some(content.len() as u64)));
+        }
+        let signature = match self.shared.source.signature(object) {
+            Ok(signature) => signature,
+            Err(err) => return Some((format!("cannot read its signature: {err}"), None)),
+        };
+        let sha256 = hash.hex().expect("the digest was read to its end");
+        match parse_digest(&object.key, &content, sha256, signature) {
+            Ok(row) => {
+                entry.sha256 = Some(row.sha256.clone());
+                self.out.digests.push(row);
+                None
+            }
+            Err(reason) => Some((reason, None)),
+        }
     }
 
     /// Hands over everything produced, with the rows still buffered as leftovers.
@@ -276,13 +326,26 @@ pub fn stage_sessions(
     }
     let batch = sessions_batch(&rows)
         .map_err(|err| Error::Internal(format!("building a sessions batch: {err}")))?;
-    let written = write_batches(&staging.join(&path), &sessions_schema(), vec![batch])?;
-    Ok(Some(OutputEntry {
-        path,
-        rows: rows.len() as u64,
-        bytes: written.bytes,
-        layout: None,
-        stats: Some(written.stats),
-        sessions: false,
-    }))
+    stage_batch(staging, path, batch).map(Some)
+}
+
+/// Writes the digests rows, one file per day, named after the transaction.
+pub fn stage_digests(staging: &Path, txid: &str, rows: Vec<DigestRow>) -> Result<Vec<OutputEntry>> {
+    let mut by_day: BTreeMap<i32, Vec<DigestRow>> = BTreeMap::new();
+    for row in rows {
+        by_day.entry(row.day()).or_default().push(row);
+    }
+    by_day
+        .into_iter()
+        .map(|(day, mut rows)| {
+            rows.sort_by(|a, b| a.sourcefile.cmp(&b.sourcefile));
+            let batch = digests_batch(&rows)
+                .map_err(|err| Error::Internal(format!("building a digests batch: {err}")))?;
+            let path = format!(
+                "{}/part-{txid}.parquet",
+                Lake::partition_dir(Table::Digests, day)
+            );
+            stage_batch(staging, path, batch)
+        })
+        .collect()
 }

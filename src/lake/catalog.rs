@@ -4,6 +4,7 @@
 use arrow::datatypes::SchemaRef;
 
 use crate::identity::sessions_schema;
+use crate::integrity::{deliveries_schema, digests_schema, logfiles_schema};
 use crate::record::finding::findings_schema;
 use crate::record::schema::{events_file_schema, rejects_schema};
 
@@ -21,16 +22,26 @@ pub enum Table {
     /// The credentials each issuing call (`AssumeRole*`, `GetFederationToken`, ...) created,
     /// derived from `events`.
     Sessions,
+    /// CloudTrail's hourly digest files: the log files each trail delivered, with their hashes.
+    Digests,
+    /// The completeness ledger: per trail, account, region and hour, what its digests list and
+    /// what of it the lake holds, verified or not (from `trailq verify`, and after ingest).
+    Deliveries,
+    /// Every log file a digest lists or the trail's folders hold, with its integrity verdict.
+    LogFiles,
 }
 
 impl Table {
     /// Every table, in the order they are listed to users.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 8] = [
         Table::Events,
         Table::Insights,
         Table::Findings,
         Table::Rejects,
         Table::Sessions,
+        Table::Digests,
+        Table::Deliveries,
+        Table::LogFiles,
     ];
 
     /// The table's folder in the lake, and its name in SQL.
@@ -41,6 +52,9 @@ impl Table {
             Table::Findings => "findings",
             Table::Rejects => "rejects",
             Table::Sessions => "sessions",
+            Table::Digests => "digests",
+            Table::Deliveries => "deliveries",
+            Table::LogFiles => "logfiles",
         }
     }
 
@@ -54,6 +68,17 @@ impl Table {
             Table::Sessions => {
                 "Temporary credentials issued by each successful AssumeRole*, GetFederationToken, \
                  GetSessionToken or AssumeRoot call in events, one row per call (trailq)"
+            }
+            Table::Digests => {
+                "CloudTrail digest files, one row per file, with their listed log files (trailq)"
+            }
+            Table::Deliveries => {
+                "Per trail, account, region and hour: digests found, log files expected, present, \
+                 verified, missing, altered, unlisted, and gaps in the digest chain (trailq)"
+            }
+            Table::LogFiles => {
+                "Every log file a CloudTrail digest lists or the trail's folders hold, with its \
+                 integrity verdict; join events on sourcefile (trailq)"
             }
         }
     }
@@ -70,6 +95,9 @@ impl Table {
             Table::Findings => findings_schema(),
             Table::Rejects => rejects_schema(),
             Table::Sessions => sessions_schema(),
+            Table::Digests => digests_schema(),
+            Table::Deliveries => deliveries_schema(),
+            Table::LogFiles => logfiles_schema(),
         }
     }
 

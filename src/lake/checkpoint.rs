@@ -314,6 +314,7 @@ mod tests {
                 events: 1,
                 rejected: 0,
                 error: None,
+                sha256: None,
             }],
             outputs: vec![OutputEntry {
                 path: output.into(),

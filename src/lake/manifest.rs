@@ -44,6 +44,10 @@ pub struct SourceEntry {
     /// Why the object failed, or its first rejected record's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Hex SHA-256 of its decompressed content, as CloudTrail's digests list it (for objects
+    /// read to the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One published file of a transaction.
@@ -128,6 +132,9 @@ pub struct SourceState {
     /// Why it failed, or its first rejected record's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Hex SHA-256 of its decompressed content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The log, loaded: the state at its checkpoint, and the transactions after it.
@@ -272,6 +279,7 @@ impl Manifest {
                     status: source.status,
                     seq: transaction.seq,
                     error: source.error.clone(),
+                    sha256: source.sha256.clone(),
                 },
             );
         }

@@ -258,6 +258,40 @@ impl Lake {
     }
 }
 
+impl Lake {
+    /// A small file of the lake's own state under `_trailq/` (`relative` to the lake), or `None`
+    /// when it has none.
+    pub fn read_meta(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        match &self.remote {
+            Some(remote) => Ok(remote.get_optional(relative)?.map(|bytes| bytes.to_vec())),
+            None => {
+                let path = self.root.join(relative);
+                match fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(err) => Err(Error::io(&path, err)),
+                }
+            }
+        }
+    }
+
+    /// Replaces a small file of the lake's own state, atomically (a rename; an S3 put).
+    pub fn write_meta(&self, relative: &str, bytes: &[u8]) -> Result<()> {
+        if let Some(remote) = &self.remote {
+            return remote.put(relative, bytes.to_vec());
+        }
+        let path = self.root.join(relative);
+        let dir = path.parent().expect("a file under the lake");
+        fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+        let temp = path.with_extension("tmp");
+        fs::write(&temp, bytes)
+            .and_then(|()| File::open(&temp)?.sync_all())
+            .map_err(|err| Error::io(&temp, err))?;
+        fs::rename(&temp, &path).map_err(|err| Error::io(&temp, err))?;
+        sync_dir(dir)
+    }
+}
+
 /// Makes a rename or file creation in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -171,6 +171,15 @@ impl Remote {
             .map_err(|err| self.error(relative, err))
     }
 
+    /// The content of one object, or `None` when there is none.
+    pub fn get_optional(&self, relative: &str) -> Result<Option<Bytes>> {
+        match self.handle.block_on(self.fetch(relative)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(self.error(relative, err)),
+        }
+    }
+
     /// The content of one object.
     pub fn get(&self, relative: &str) -> Result<Bytes> {
         self.handle

@@ -4,14 +4,11 @@
 //! query) becomes rows again, so the detectors that write findings and the report that reads
 //! them share one type.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
-use serde_arrow::schema::{SchemaLike, TracingOptions};
-
-use super::schema::timestamp_type;
 
 /// How urgent a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -130,46 +127,9 @@ const TIME_COLUMNS: [&str; 3] = ["eventtime", "starttime", "endtime"];
 
 /// The schema of `findings` (without its `event_date` partition column), from `FindingRow`.
 pub fn findings_schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(fields())));
+    static SCHEMA: LazyLock<SchemaRef> =
+        LazyLock::new(|| super::rows::traced_schema::<FindingRow>(&TIME_COLUMNS));
     SCHEMA.clone()
-}
-
-fn fields() -> Vec<FieldRef> {
-    let options = TracingOptions::default()
-        .strings_as_large_utf8(false)
-        .sequence_as_large_list(false)
-        .enums_without_data_as_strings(true);
-    let traced = Vec::<FieldRef>::from_type::<FindingRow>(options)
-        .expect("FindingRow's fields all have Arrow types");
-    traced
-        .into_iter()
-        .map(|field| {
-            if TIME_COLUMNS.contains(&field.name().as_str()) {
-                Arc::new(Field::new(
-                    field.name(),
-                    timestamp_type(),
-                    field.is_nullable(),
-                ))
-            } else if let DataType::Dictionary(_, text) = field.data_type() {
-                // Named values (severities) are plain text, as every engine reads them.
-                Arc::new(Field::new(
-                    field.name(),
-                    text.as_ref().clone(),
-                    field.is_nullable(),
-                ))
-            } else if let DataType::List(item) = field.data_type() {
-                // Lists name their items `item`, as Arrow and the Parquet readers expect.
-                let item = Field::new("item", item.data_type().clone(), true);
-                Arc::new(Field::new(
-                    field.name(),
-                    DataType::List(Arc::new(item)),
-                    field.is_nullable(),
-                ))
-            } else {
-                field
-            }
-        })
-        .collect()
 }
 
 /// The rows as a batch of `findings_schema()`.
@@ -186,6 +146,9 @@ pub fn finding_rows(batch: &RecordBatch) -> Result<Vec<FindingRow>, serde_arrow:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::schema::timestamp_type;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
 
     fn row(state: &str, end: Option<i64>) -> FindingRow {
         FindingRow {

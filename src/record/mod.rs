@@ -6,6 +6,7 @@ pub mod finding;
 mod parse;
 pub mod principal;
 mod rebuild;
+pub mod rows;
 pub mod schema;
 pub mod time;
 

@@ -18,9 +18,9 @@ use crate::source::{
     Listing, ListingError, Selection, Source, SourceObject, is_trail_folder, route,
 };
 
-/// CloudTrail folders under an account that hold no events to ingest: they are not listed
-/// (nor are other services' folders).
-const SKIPPED_FOLDERS: [&str; 2] = ["CloudTrail-Digest", "CloudTrail-Aggregated"];
+/// CloudTrail folders under an account that trailq does not read yet: they are not listed (nor
+/// are other services' folders).
+const SKIPPED_FOLDERS: [&str; 1] = ["CloudTrail-Aggregated"];
 /// Levels of unknown folders searched for an `AWSLogs/` folder below the source prefix; below
 /// them, everything is listed flat.
 const MAX_FREE_DEPTH: usize = 3;
@@ -35,12 +35,21 @@ pub struct S3Source {
     max_attempts: u32,
     today: i32,
     pending: Mutex<HashMap<String, oneshot::Receiver<Result<Download, String>>>>,
+    /// The `x-amz-meta-signature` of objects opened and not yet asked for (digests).
+    signatures: Mutex<HashMap<String, String>>,
 }
 
 /// A downloaded object, holding its place among the objects in flight until it is read.
 struct Download {
     bytes: Cursor<Bytes>,
+    signature: Option<String>,
     _permit: OwnedSemaphorePermit,
+}
+
+/// An object's content and its `x-amz-meta-signature` (CloudTrail signs digests there).
+struct Fetched {
+    bytes: Bytes,
+    signature: Option<String>,
 }
 
 impl Read for Download {
@@ -114,6 +123,7 @@ impl S3Source {
             max_attempts: config.max_attempts,
             today,
             pending: Mutex::new(HashMap::new()),
+            signatures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -343,7 +353,7 @@ async fn fetch(
     key: String,
     etag: String,
     max_attempts: u32,
-) -> Result<Bytes, String> {
+) -> Result<Fetched, String> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 1;
     loop {
@@ -352,10 +362,21 @@ async fn fetch(
             request = request.if_match(&etag);
         }
         let failure = match request.send().await {
-            Ok(output) => match output.body.collect().await {
-                Ok(data) => return Ok(data.into_bytes()),
-                Err(err) => format!("download cut short: {err}"),
-            },
+            Ok(output) => {
+                let signature = output
+                    .metadata()
+                    .and_then(|metadata| metadata.get("signature"))
+                    .cloned();
+                match output.body.collect().await {
+                    Ok(data) => {
+                        return Ok(Fetched {
+                            bytes: data.into_bytes(),
+                            signature,
+                        });
+                    }
+                    Err(err) => format!("download cut short: {err}"),
+                }
+            }
             Err(err) => {
                 use aws_sdk_s3::error::ProvideErrorMetadata;
                 let mut message = describe_sdk_error(&err);
@@ -411,8 +432,9 @@ impl Source for S3Source {
                 let (client, bucket) = (client.clone(), bucket.clone());
                 tokio::spawn(async move {
                     let result = fetch(client, bucket, key, etag, max_attempts).await;
-                    let _ = sender.send(result.map(|bytes| Download {
-                        bytes: Cursor::new(bytes),
+                    let _ = sender.send(result.map(|fetched| Download {
+                        bytes: Cursor::new(fetched.bytes),
+                        signature: fetched.signature,
                         _permit: permit,
                     }));
                 });
@@ -443,16 +465,33 @@ impl Source for S3Source {
                         object.version.clone(),
                         self.max_attempts,
                     ))
-                    .map(|bytes| Download {
-                        bytes: Cursor::new(bytes),
+                    .map(|fetched| Download {
+                        bytes: Cursor::new(fetched.bytes),
+                        signature: fetched.signature,
                         _permit: permit,
                     })
             }
         };
         match result {
-            Ok(download) => Ok(Box::new(download)),
+            Ok(mut download) => {
+                if let Some(signature) = download.signature.take() {
+                    self.signatures
+                        .lock()
+                        .expect("signature lock poisoned")
+                        .insert(object.key.clone(), signature);
+                }
+                Ok(Box::new(download))
+            }
             Err(reason) => Err(std::io::Error::other(reason)),
         }
+    }
+
+    fn signature(&self, object: &SourceObject) -> std::io::Result<Option<String>> {
+        Ok(self
+            .signatures
+            .lock()
+            .expect("signature lock poisoned")
+            .remove(&object.key))
     }
 
     fn describe(&self) -> String {

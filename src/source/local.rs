@@ -7,7 +7,8 @@ use std::time::UNIX_EPOCH;
 
 use walkdir::WalkDir;
 
-use super::{Listing, ListingError, Source, SourceObject, route};
+use super::{Listing, ListingError, Route, Source, SourceObject, route};
+use crate::integrity::sidecar;
 
 /// Log files under a local folder (or one file).
 pub struct LocalSource {
@@ -21,6 +22,14 @@ impl LocalSource {
             root: root.canonicalize()?,
         })
     }
+}
+
+/// Modification time in nanoseconds since 1970 (0 when the file system has none).
+fn mtime_nanos(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
@@ -60,18 +69,25 @@ impl Source for LocalSource {
                 continue;
             }
             let key = entry.path().to_string_lossy().into_owned();
+            let route = route(&key.replace('\\', "/"));
+            if route == Route::Digest && sidecar::is_sidecar(&key) {
+                // Read with its digest, whose version it is part of.
+                continue;
+            }
             match entry.metadata() {
                 Ok(meta) => {
-                    let mtime = meta
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_nanos());
+                    let mut version = mtime_nanos(&meta).to_string();
+                    if route == Route::Digest
+                        && let Ok(side) = std::fs::metadata(sidecar::path_of(entry.path()))
+                    {
+                        // A signature fetched later makes the digest read again.
+                        version = format!("{version}+{}", mtime_nanos(&side));
+                    }
                     listing.objects.push(SourceObject {
-                        route: route(&key.replace('\\', "/")),
+                        route,
                         key,
                         size: meta.len(),
-                        version: mtime.to_string(),
+                        version,
                     });
                 }
                 Err(err) => listing.errors.push(ListingError {
@@ -87,6 +103,13 @@ impl Source for LocalSource {
 
     fn open(&self, object: &SourceObject) -> std::io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(&object.key)?))
+    }
+
+    fn signature(&self, object: &SourceObject) -> std::io::Result<Option<String>> {
+        if object.route != Route::Digest {
+            return Ok(None);
+        }
+        Ok(sidecar::read(Path::new(&object.key))?.and_then(|mut meta| meta.remove("signature")))
     }
 
     fn describe(&self) -> String {

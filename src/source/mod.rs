@@ -68,6 +68,11 @@ pub trait Source: Sync {
     fn list(&self) -> Listing;
     /// Opens one listed object for reading.
     fn open(&self, object: &SourceObject) -> std::io::Result<Box<dyn Read + Send>>;
+    /// The signature stored with an object (S3's `x-amz-meta-signature`, where CloudTrail
+    /// signs each digest), once it has been opened; `None` where the source keeps none.
+    fn signature(&self, _object: &SourceObject) -> std::io::Result<Option<String>> {
+        Ok(None)
+    }
     /// Says which objects will be opened next, in order, so a remote source can fetch ahead.
     fn prefetch(&self, _objects: &[SourceObject]) {}
     /// Where the objects come from, for messages.

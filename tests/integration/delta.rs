@@ -29,11 +29,13 @@ const KEYS: [(&str, &str); 4] = [
     ),
 ];
 
-fn python() -> String {
+/// The test environment's python (with deltalake, polars, pyarrow and awscli).
+pub fn python() -> String {
     std::env::var("TRAILQ_TEST_PYTHON").unwrap_or_else(|_| {
         panic!(
-            "the Delta tests read the lake with Python's deltalake and polars: run `bash \
-             scripts/test.sh` (it installs them), or set TRAILQ_TEST_PYTHON to a python that has them"
+            "these tests read the lake with Python's deltalake and polars, and check digests \
+             with awscli: run `bash scripts/test.sh` (it installs them), or set \
+             TRAILQ_TEST_PYTHON to a python that has them"
         )
     })
 }

@@ -11,6 +11,7 @@ mod fault_proxy;
 mod grouping;
 mod identity;
 mod ingest;
+mod integrity;
 mod output;
 mod readme;
 mod report;

@@ -83,10 +83,15 @@ fn put(bucket: &str, key: &str, bytes: Vec<u8>) {
         .unwrap();
 }
 
-/// Uploads every file below `dir` to `bucket` under `prefix`, keyed by its path below `dir`.
+/// Uploads every file below `dir` to `bucket` under `prefix`, keyed by its path below `dir`. A
+/// digest's signature sidecar (`<digest>.metadata.json`) becomes the digest object's metadata,
+/// as CloudTrail stores it.
 fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
     use futures::StreamExt;
-    let files = files_below(dir);
+    let files: Vec<PathBuf> = files_below(dir)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".metadata.json"))
+        .collect();
     let client = client();
     runtime().block_on(async {
         let uploads = futures::stream::iter(&files).map(|path| {
@@ -95,16 +100,17 @@ fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
                 path.strip_prefix(dir).unwrap().to_string_lossy()
             );
             let body = std::fs::read(path).unwrap();
+            let sidecar = PathBuf::from(format!("{}.metadata.json", path.display()));
+            let metadata: BTreeMap<String, String> = std::fs::read(&sidecar)
+                .map(|text| serde_json::from_slice(&text).unwrap())
+                .unwrap_or_default();
             let client = client.clone();
             async move {
-                client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .body(ByteStream::from(body))
-                    .send()
-                    .await
-                    .unwrap();
+                let mut put = client.put_object().bucket(bucket).key(key);
+                for (name, value) in metadata {
+                    put = put.metadata(name, value);
+                }
+                put.body(ByteStream::from(body)).send().await.unwrap();
             }
         });
         // A few at a time: moto serves requests one thread each.
@@ -189,8 +195,12 @@ fn spec(seed: u64) -> TrailSpec {
 /// Generates `spec` into `root/trail` and uploads it to a new bucket named after `hint`.
 fn uploaded_trail(root: &Path, spec: &TrailSpec, hint: &str) -> (PathBuf, String) {
     let trail = root.join("trail");
-    generate(spec, &trail).unwrap();
     let bucket = new_bucket(hint);
+    let spec = TrailSpec {
+        bucket: bucket.clone(),
+        ..spec.clone()
+    };
+    generate(&spec, &trail).unwrap();
     upload_dir(&bucket, &trail, "");
     (trail, bucket)
 }
@@ -463,18 +473,26 @@ fn org_trail_listing_reads_only_the_selected_prefixes() {
                 .to_string_lossy()
                 .into_owned()
         })
+        // Signature sidecars were uploaded as their digests' metadata.
+        .filter(|key| !key.ends_with(".metadata.json"))
         .filter(|key| {
             let parts = trailq::source::key_parts(key).unwrap();
             parts.account == account
                 && parts.region == Some("us-east-1")
-                && parts.folder != "CloudTrail-Digest"
                 && ["2024/03/10/", "2024/03/11/"]
                     .iter()
                     .any(|d| key.contains(d))
         })
         .collect();
     assert!(!selected.is_empty());
+    // Log files and digests alike.
     assert_eq!(summary["ingested"], selected.len() as u64);
+    let digests = selected
+        .iter()
+        .filter(|key| key.contains("/CloudTrail-Digest/"))
+        .count();
+    assert!(digests > 0);
+    assert_eq!(summary["digests"], digests as u64);
     let read: HashSet<String> = read_rows(&lake, "events")
         .into_iter()
         .chain(read_rows(&lake, "insights"))
@@ -950,4 +968,57 @@ fn compactions_racing_appends_to_the_same_days_lose_nothing() {
     download_prefix(&bucket, "lake/", &mirror);
     assert_same_lake(&mirror, source, &reference, full.to_str().unwrap());
     assert_one_file_a_day(&mirror);
+}
+
+/// Digests are listed and read from S3 with the signature CloudTrail stores in the object's
+/// metadata (`x-amz-meta-signature`), hold what the same digests read from disk (with their
+/// sidecars) hold, and verify in S3, where their location is checked as `s3://bucket/key`.
+#[test]
+fn digests_come_from_s3_with_their_signatures() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(&root, &spec(43), "digests");
+    let digests: Vec<PathBuf> = files_below(&trail)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail-Digest/"))
+        .collect();
+    assert!(!digests.is_empty());
+    let keys = crate::integrity::keys_of(&trail);
+    let lake = root.join("lake");
+    let (code, summary, stderr) = s3_ingest(
+        &format!("s3://{bucket}/"),
+        lake.to_str().unwrap(),
+        &["--public-keys", &keys],
+        &endpoint(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["digests"], digests.len() as u64);
+    assert_eq!(summary["integrity"]["problems"], 0, "{stderr}");
+    assert_eq!(
+        summary["integrity"]["digests_verified"],
+        digests.len() as u64
+    );
+    let local_lake = root.join("local-lake");
+    assert_eq!(ingest(&trail, &local_lake, &[]).0, 0);
+
+    let sql = "SELECT sourcefile, sha256, signature, digests3object, logfiles FROM digests \
+               ORDER BY digests3object";
+    let from_s3 = query(&lake, sql);
+    let from_disk = query(&local_lake, sql);
+    assert_eq!(from_s3.len(), digests.len());
+    for (s3, disk) in from_s3.iter().zip(&from_disk) {
+        let key = s3["sourcefile"]
+            .as_str()
+            .unwrap()
+            .strip_prefix(&format!("s3://{bucket}/"))
+            .unwrap();
+        let sidecar: Value = serde_json::from_slice(
+            &std::fs::read(trail.join(format!("{key}.metadata.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s3["signature"], sidecar["signature"], "{key}");
+        for column in ["signature", "sha256", "digests3object", "logfiles"] {
+            assert_eq!(s3[column], disk[column], "{column} of {key}");
+        }
+    }
 }

@@ -1,0 +1,136 @@
+//! The verdict, kept in the lake: `deliveries` and `logfiles` are rewritten whole by each check
+//! (they are derived from `digests` and the ledger, and a month of them is checked in seconds),
+//! in one transaction that replaces the previous ones.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use chrono::Utc;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Serialize;
+
+use super::digest::{DigestRow, digest_rows};
+use super::keys::PublicKeys;
+use super::verify::{Verification, deliveries_schema, logfiles_schema, verify};
+use crate::error::{Error, Result};
+use crate::lake::{Lake, Manifest, Table, Transaction, commit, new_txid};
+use crate::record::time::day_of;
+use crate::sink::stage_batch;
+
+/// Whether the lake holds any digest.
+pub fn has_digests(manifest: &Manifest) -> bool {
+    let prefix = format!("{}/", Table::Digests.name());
+    manifest
+        .live_files()
+        .keys()
+        .any(|path| path.starts_with(&prefix))
+}
+
+/// Every row of the lake's `digests` table.
+pub fn load_digests(lake: &Lake, manifest: &Manifest) -> Result<Vec<DigestRow>> {
+    let prefix = format!("{}/", Table::Digests.name());
+    let mut rows = Vec::new();
+    for path in manifest
+        .live_files()
+        .keys()
+        .filter(|p| p.starts_with(&prefix))
+    {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(lake.open_file(path)?)
+            .and_then(|builder| builder.build())
+            .map_err(|err| Error::LakeData(format!("{path}: {err}")))?;
+        for batch in reader {
+            let batch = batch.map_err(|err| Error::LakeData(format!("{path}: {err}")))?;
+            rows.extend(
+                digest_rows(&batch).map_err(|err| Error::LakeData(format!("{path}: {err}")))?,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Checks the lake's evidence with `keys` and keeps the verdict in `deliveries` and
+/// `logfiles`.
+pub fn refresh(lake: &Lake, keys: &PublicKeys) -> Result<Verification> {
+    let _lock = lake.lock()?;
+    let mut manifest = Manifest::load(lake)?;
+    crate::lake::recover(lake, &manifest)?;
+    let digests = load_digests(lake, &manifest)?;
+    let verification = verify(digests, manifest.sources(), keys);
+    store(lake, &mut manifest, &verification)?;
+    Ok(verification)
+}
+
+/// Rows by the day of their hour, as batches of `schema`.
+fn by_day<T: Serialize>(
+    rows: &[T],
+    hour: impl Fn(&T) -> i64,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<BTreeMap<i32, RecordBatch>> {
+    let mut days: BTreeMap<i32, Vec<&T>> = BTreeMap::new();
+    for row in rows {
+        days.entry(day_of(hour(row))).or_default().push(row);
+    }
+    days.into_iter()
+        .map(|(day, rows)| {
+            let batch = serde_arrow::to_record_batch(schema.fields(), &rows)
+                .map_err(|err| Error::Internal(format!("building an integrity batch: {err}")))?;
+            Ok((day, batch))
+        })
+        .collect()
+}
+
+fn store(lake: &Lake, manifest: &mut Manifest, verification: &Verification) -> Result<()> {
+    let txid = new_txid();
+    let staging = lake.staging_dir(&txid);
+    let started_at = Utc::now();
+    let mut outputs = Vec::new();
+    let mut removed = Vec::new();
+    let tables = [
+        (
+            Table::Deliveries,
+            by_day(&verification.deliveries, |r| r.hour, &deliveries_schema())?,
+        ),
+        (
+            Table::LogFiles,
+            by_day(&verification.files, |r| r.hour, &logfiles_schema())?,
+        ),
+    ];
+    for (table, days) in tables {
+        let prefix = format!("{}/", table.name());
+        removed.extend(
+            manifest
+                .live_files()
+                .keys()
+                .filter(|p| p.starts_with(&prefix))
+                .cloned(),
+        );
+        for (day, batch) in days {
+            let path = format!("{}/part-{txid}.parquet", Lake::partition_dir(table, day));
+            outputs.push(stage_batch(&staging, path, batch)?);
+        }
+    }
+    if outputs.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
+    let transaction = Transaction::replacing(txid, "verify", started_at, outputs, removed);
+    commit(lake, manifest, transaction)
+}
+
+/// After an ingest that `changed` the lake: adds `keys` to the lake's cache and, when the lake
+/// holds digests, checks it with every key it knows. `None` when it holds none, or when
+/// neither the lake nor the keys changed and the verdict is already kept.
+pub fn after_ingest(lake: &Lake, keys: &PublicKeys, changed: bool) -> Result<Option<Verification>> {
+    let new_keys = match keys.is_empty() {
+        true => 0,
+        false => PublicKeys::remember(lake, keys)?,
+    };
+    let manifest = Manifest::load(lake)?;
+    let kept = manifest
+        .live_files()
+        .keys()
+        .any(|path| path.starts_with(&format!("{}/", Table::Deliveries.name())));
+    if !has_digests(&manifest) || (!changed && new_keys == 0 && kept) {
+        return Ok(None);
+    }
+    refresh(lake, &PublicKeys::cached(lake)?).map(Some)
+}
