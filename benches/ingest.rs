@@ -1,6 +1,6 @@
 //! Ingest throughput: end to end (the real binary, 1 thread and all cores, with peak memory),
 //! the single-core ceiling of its two input stages (gunzip alone, JSON parsing alone) on the
-//! same files, DuckDB converting the same files (when the `duckdb` Python package is present),
+//! same files, the SHA-256 of their content alone (what the ledger's hashes cost), DuckDB converting the same files (when the `duckdb` Python package is present),
 //! the same trail read from an S3 server on loopback (moto, from the test script's virtual
 //! environment) and written to a lake in it, and peak memory on one 1 GB log file.
 //!
@@ -86,6 +86,14 @@ fn main() {
         }
         (start.elapsed().as_secs_f64(), records)
     });
+    // SHA-256 of every file's content, which ingest computes in the same pass for the ledger.
+    let (sha_s, _) = median_of(|| {
+        let start = Instant::now();
+        for json in &plain {
+            std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, json));
+        }
+        (start.elapsed().as_secs_f64(), ())
+    });
     let mb = json_bytes as f64 / 1e6;
     println!(
         "data: {} files, {records} records, {:.1} MB JSON, {:.1} MB gzip",
@@ -106,6 +114,7 @@ fn main() {
         );
     };
     row("gunzip alone (1 core)", gunzip_s, None);
+    row("SHA-256 of the content alone (1 core)", sha_s, None);
     row("split + typed parse alone (1 core)", parse_s, None);
     let ceiling = gunzip_s + parse_s;
     row("ceiling: gunzip + parse (1 core)", ceiling, None);
@@ -125,6 +134,10 @@ fn main() {
         "end to end per core vs ceiling: {:.0}%; speed-up with {cores} cores: {:.2}x",
         100.0 * ceiling / per_thread[0],
         per_thread[0] / per_thread[1]
+    );
+    println!(
+        "hashing's share of a 1-thread ingest: {:.1}% (its time alone over the end-to-end time)",
+        100.0 * sha_s / per_thread[0]
     );
     for threads in [1, cores] {
         match duckdb(&trail, &work.join("duckdb.parquet"), threads) {

@@ -58,7 +58,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     write_public_keys(&keys_file).map_err(|err| Error::io(&keys_file, err))?;
     let keys = PublicKeys::read(&keys_file)?;
     if let Some(verification) = after_ingest(&opened, &keys, true)? {
-        let summary = Summary::of(&verification, None);
+        let summary = Summary::of(&verification, None, None);
         log::info!(
             "checked {} digests and {} log files against them: {} (`trailq verify --lake {}`)",
             verification.digests.len(),

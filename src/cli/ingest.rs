@@ -11,7 +11,7 @@ use super::{EXIT_ERROR, EXIT_OK, peak_memory, print_out, query_runtime, thousand
 use trailq::decode::DecodeLimits;
 use trailq::error::{Error, Result};
 use trailq::ingest::{IngestOptions, IngestSummary, ingest};
-use trailq::integrity::{PublicKeys, Summary, after_ingest};
+use trailq::integrity::{PublicKeys, Summary, after_ingest, fetch_missing_keys};
 use trailq::s3::{S3Source, S3Url};
 use trailq::source::{LocalSource, Selection, Source};
 
@@ -111,6 +111,7 @@ pub fn run(args: IngestArgs) -> Result<u8> {
     let selection = selection(&args)?;
     let s3 = S3Access::new(&args.lake.s3, handle);
     let lake = s3.writable_lake(&args.lake.location()?)?;
+    let from_s3 = S3Url::parse(&args.source).is_some();
     let source: Box<dyn Source> = match S3Url::parse(&args.source) {
         Some(url) => Box::new(S3Source::new(
             url?,
@@ -144,9 +145,17 @@ pub fn run(args: IngestArgs) -> Result<u8> {
     let bar = Bar::new(log::max_level() < log::LevelFilter::Info);
     let summary = ingest(source.as_ref(), &lake, &options, &bar)?;
     report(&summary);
-    // Verification never fails an ingest: what it finds is reported and kept.
-    let integrity = match after_ingest(&lake, &keys, summary.transactions > 0) {
-        Ok(verification) => verification.map(|v| Summary::of(&v, None)),
+    // Verification never fails an ingest: what it finds is reported and kept. From S3, the
+    // keys the digests name come from CloudTrail, with the same credentials.
+    let mut fetched = 0;
+    if from_s3 {
+        match fetch_missing_keys(&lake, s3.config(), handle) {
+            Ok(new) => fetched = new,
+            Err(err) => log::warn!("could not get the digests' public keys: {err}"),
+        }
+    }
+    let integrity = match after_ingest(&lake, &keys, summary.transactions > 0 || fetched > 0) {
+        Ok(verification) => verification.map(|v| Summary::of(&v, None, None)),
         Err(err) => {
             log::warn!("could not check the lake's digests ({err}); `trailq verify` tries again");
             None

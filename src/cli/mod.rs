@@ -9,6 +9,7 @@ mod compact;
 mod ddl;
 mod demo;
 mod detect;
+mod fetch_signatures;
 mod flags;
 mod generate;
 mod history;
@@ -64,6 +65,7 @@ enum Command {
     Report(report::ReportArgs),
     Rules(rules::RulesArgs),
     Verify(verify::VerifyArgs),
+    FetchSignatures(fetch_signatures::FetchSignaturesArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -98,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::FetchSignatures(args) => fetch_signatures::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

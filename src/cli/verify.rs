@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use super::flags::{LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, print_out, query_runtime};
 use trailq::error::{Error, Result};
-use trailq::integrity::{PublicKeys, Summary, has_digests, refresh};
+use trailq::integrity::{PublicKeys, Summary, fetch_missing_keys, has_digests, refresh};
 use trailq::lake::Manifest;
 
 /// Check the lake's log files against CloudTrail's signed digests, from the lake alone.
@@ -28,12 +28,17 @@ use trailq::lake::Manifest;
 pub struct VerifyArgs {
     #[command(flatten)]
     lake: LakeArgs,
-    /// The hours to judge: from --since (a day, a time, or an age such as 30d).
+    /// The hours to judge: from --since to --until (a day, a time, or an age such as 30d);
+    /// all by default. The whole lake is checked; the period selects what is said.
     #[command(flatten)]
     period: PeriodArgs,
     /// Public keys to add to the lake's, in the form `aws cloudtrail list-public-keys` prints.
     #[arg(long, value_name = "FILE")]
     public_keys: Option<PathBuf>,
+    /// Ask CloudTrail (`ListPublicKeys`, with the AWS credential chain) for the keys the
+    /// digests name that the lake does not know yet (ingest from S3 does this by itself).
+    #[arg(long)]
+    fetch_keys: bool,
     /// Output form.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -64,10 +69,17 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             lake.display()
         )));
     }
+    if args.fetch_keys {
+        fetch_missing_keys(&lake, s3.config(), runtime.handle())?;
+    }
     let keys = PublicKeys::cached(&lake)?;
     let verification = refresh(&lake, &keys)?;
-    let since = args.period.since_ms(Utc::now())?;
-    let summary = Summary::of(&verification, since);
+    let now = Utc::now();
+    let summary = Summary::of(
+        &verification,
+        args.period.since_ms(now)?,
+        args.period.until_ms(now)?,
+    );
     match args.format {
         Format::Text => print_out(&summary.to_text())?,
         Format::Json => print_out(&format!(

@@ -168,6 +168,48 @@ impl PublicKeys {
     }
 }
 
+/// The keys CloudTrail's `ListPublicKeys` returns for digests signed between `start` and `end`
+/// (ms) in the client's region.
+pub async fn fetch(
+    client: &aws_sdk_cloudtrail::Client,
+    start: i64,
+    end: i64,
+) -> std::result::Result<PublicKeys, String> {
+    use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
+    use aws_sdk_cloudtrail::primitives::DateTime;
+    let mut keys = PublicKeys::default();
+    let mut token: Option<String> = None;
+    loop {
+        let answer = client
+            .list_public_keys()
+            .start_time(DateTime::from_millis(start))
+            .end_time(DateTime::from_millis(end))
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|err| match (err.code(), err.message()) {
+                (Some(code), message) => format!("{code}: {}", message.unwrap_or("")),
+                _ => aws_sdk_cloudtrail::error::DisplayErrorContext(&err).to_string(),
+            })?;
+        for listed in answer.public_key_list() {
+            let (Some(fingerprint), Some(value)) = (listed.fingerprint(), listed.value()) else {
+                continue;
+            };
+            let time = |t: Option<&DateTime>| t.map(|t| t.to_string());
+            keys.insert(PublicKey {
+                fingerprint: fingerprint.to_string(),
+                der: value.as_ref().to_vec(),
+                valid_from: time(listed.validity_start_time()),
+                valid_until: time(listed.validity_end_time()),
+            });
+        }
+        match answer.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => return Ok(keys),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

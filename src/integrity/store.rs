@@ -134,3 +134,51 @@ pub fn after_ingest(lake: &Lake, keys: &PublicKeys, changed: bool) -> Result<Opt
     }
     refresh(lake, &PublicKeys::cached(lake)?).map(Some)
 }
+
+/// Asks CloudTrail (`ListPublicKeys`, in each region whose digests name a key the lake does
+/// not know, over the span of those digests) for the keys, and keeps what it returns; returns
+/// how many keys are new. A region that cannot be asked is reported, not failed: its digests
+/// stay `unknown-key` until `--public-keys` gives the key.
+pub fn fetch_missing_keys(
+    lake: &Lake,
+    config: &crate::s3::S3Config,
+    handle: &tokio::runtime::Handle,
+) -> Result<usize> {
+    let manifest = Manifest::load(lake)?;
+    if !has_digests(&manifest) {
+        return Ok(0);
+    }
+    let known = PublicKeys::cached(lake)?;
+    let mut spans: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for row in load_digests(lake, &manifest)? {
+        let fingerprint = row.digestpublickeyfingerprint.as_deref().unwrap_or("");
+        if row.signature.is_none() || known.get(fingerprint).is_some() {
+            continue;
+        }
+        let (Some(start), Some(end)) = (
+            crate::record::time::parse_time(&row.digeststarttime),
+            crate::record::time::parse_time(&row.digestendtime),
+        ) else {
+            continue;
+        };
+        let span = spans.entry(row.region.clone()).or_insert((start, end));
+        *span = (span.0.min(start), span.1.max(end));
+    }
+    const HOUR: i64 = 3_600_000;
+    let mut fetched = PublicKeys::default();
+    for (region, (start, end)) in spans {
+        let client = config.cloudtrail(&region);
+        // As the AWS CLI does: keys valid up to two hours after the last digest.
+        match handle.block_on(super::keys::fetch(&client, start - HOUR, end + 2 * HOUR)) {
+            Ok(keys) => {
+                fetched.merge(&keys);
+            }
+            Err(err) => log::warn!(
+                "could not get CloudTrail's public keys in {region} (ListPublicKeys: {err}); \
+                 its digests stay unchecked: give --public-keys, the output of `aws cloudtrail \
+                 list-public-keys --region {region}`"
+            ),
+        }
+    }
+    PublicKeys::remember(lake, &fetched)
+}

@@ -60,8 +60,10 @@ pub struct Problem {
 /// The verdict over a period.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
-    /// The first hour looked at (all when `None`).
+    /// The first hour looked at (from the first when `None`).
     pub since: Option<String>,
+    /// The end of the hours looked at (to the last when `None`).
+    pub until: Option<String>,
     /// Per trail, account and region.
     pub trails: Vec<TrailSummary>,
     /// Every problem, by hour.
@@ -73,9 +75,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of `verification` from `since` (ms) on.
-    pub fn of(verification: &Verification, since: Option<i64>) -> Self {
-        let after = |hour: i64| since.is_none_or(|since| hour >= since);
+    /// The summary of `verification` for the hours from `since` to `until` (ms).
+    pub fn of(verification: &Verification, since: Option<i64>, until: Option<i64>) -> Self {
+        let after = |hour: i64| {
+            since.is_none_or(|since| hour >= since) && until.is_none_or(|until| hour < until)
+        };
         let mut trails: BTreeMap<(String, String, String), TrailSummary> = BTreeMap::new();
         let mut problems = Vec::new();
         let mut pending = 0;
@@ -149,7 +153,11 @@ impl Summary {
                 detail: file.detail.clone().unwrap_or_default(),
             });
         }
-        for gap in verification.gaps.iter().filter(|g| after(g.to - 1)) {
+        for gap in verification
+            .gaps
+            .iter()
+            .filter(|g| since.is_none_or(|s| g.to > s) && until.is_none_or(|u| g.from < u))
+        {
             problems.push(Problem {
                 kind: "gap".into(),
                 trail: gap.chain.trail.clone(),
@@ -178,6 +186,7 @@ impl Summary {
         problems.sort_by(|a, b| (&a.hour, &a.key).cmp(&(&b.hour, &b.key)));
         Summary {
             since: since.map(format_time),
+            until: until.map(format_time),
             trails: trails.into_values().collect(),
             problems,
             pending,

@@ -981,3 +981,42 @@ pub fn logfiles_schema() -> arrow::datatypes::SchemaRef {
         std::sync::LazyLock::new(|| crate::record::rows::traced_schema::<LogFileRow>(&["hour"]));
     SCHEMA.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_from_awslogs_on_wherever_the_mirror_is() {
+        assert_eq!(
+            trail_key("s3://b/p/AWSLogs/1/CloudTrail/x.json.gz"),
+            "AWSLogs/1/CloudTrail/x.json.gz"
+        );
+        assert_eq!(
+            trail_key("/m/copy/AWSLogs/1/CloudTrail/x.json.gz"),
+            "AWSLogs/1/CloudTrail/x.json.gz"
+        );
+        assert_eq!(
+            trail_key("AWSLogs/1/CloudTrail/x.json.gz"),
+            "AWSLogs/1/CloudTrail/x.json.gz"
+        );
+        // Not a segment of its own: the whole key.
+        assert_eq!(trail_key("/m/NotAWSLogs/x"), "/m/NotAWSLogs/x");
+    }
+
+    #[test]
+    fn file_names_give_their_delivery_time() {
+        let minute = name_time("a/1_CloudTrail_us-east-1_20240305T1415Z_abc.json.gz");
+        assert_eq!(minute, parse_time("2024-03-05T14:15:00Z"));
+        let second = name_time(
+            "a/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240305T150131Z_backfill.json.gz",
+        );
+        assert_eq!(second, parse_time("2024-03-05T15:01:31Z"));
+        assert_eq!(name_time("a/readme.txt"), None);
+        // A digest's window of 14:01:31 to 15:01:31 is the 14:00 hour.
+        assert_eq!(
+            digest_hour(parse_time("2024-03-05T14:01:31Z").unwrap()),
+            parse_time("2024-03-05T14:00:00Z").unwrap()
+        );
+    }
+}

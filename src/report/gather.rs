@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::{
     BySeverity, Change, Chart, DetectionResult, FindingReport, Freshness, Headline, Health,
-    MatchedEvent, Period, Ranked, RejectGroup, Report, RuleMatch, SHOWN_EVENTS, Tops,
+    Integrity, IntegrityProblem, MatchedEvent, Period, Ranked, RejectGroup, Report, RuleMatch,
+    SHOWN_EVENTS, Tops,
 };
 use crate::detect::{Attribution, Severity};
 use crate::error::{Error, Result};
@@ -184,6 +185,7 @@ pub async fn gather(request: &ReportRequest<'_>) -> Result<Report> {
         findings,
         detections,
         health,
+        integrity: integrity(ctx, since, until).await?,
         top: Tops {
             principals: ranked(ctx, "principal", "principal IS NOT NULL", since, until).await?,
             apis: ranked(
@@ -577,6 +579,70 @@ async fn detection(
         Err(err) => result.error = Some(err.to_string()),
     }
     result
+}
+
+/// The period's hours in `deliveries`; `None` when the lake has no such table (no digests).
+async fn integrity(ctx: &SessionContext, since: i64, until: i64) -> Result<Option<Integrity>> {
+    if !ctx.table_exist("deliveries").unwrap_or(false) {
+        return Ok(None);
+    }
+    let period = format!(
+        "hour >= '{}' AND hour < '{}'",
+        format_time(since),
+        format_time(until)
+    );
+    let totals = text_rows(
+        &rows_of(
+            ctx,
+            &format!(
+                "SELECT count(*), count(*) FILTER (WHERE status = 'verified'), sum(digests), \
+                 sum(verified), sum(missing), sum(altered), sum(unlisted), \
+                 count(*) FILTER (WHERE gap) FROM deliveries WHERE {period}"
+            ),
+        )
+        .await?,
+    )?;
+    let n = |i: usize| -> u64 { totals[0][i].parse().unwrap_or(0) };
+    if n(0) == 0 {
+        // Digests elsewhere in the lake and none in the period is worth saying; none at all
+        // (a trail without log file validation, or a lake of other inputs) is not.
+        let any = number(ctx, "SELECT count(*) FROM deliveries").await?;
+        if any.first().copied().unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+    }
+    let problems = text_rows(
+        &rows_of(
+            ctx,
+            &format!(
+                "SELECT hour, trail, awsaccountid, region, status, problems[1] FROM deliveries \
+                 WHERE {period} AND status NOT IN ('verified', 'pending') \
+                 ORDER BY hour, trail, awsaccountid, region LIMIT {TOP}"
+            ),
+        )
+        .await?,
+    )?
+    .into_iter()
+    .map(|row| IntegrityProblem {
+        hour: row[0].clone(),
+        trail: row[1].clone(),
+        account: row[2].clone(),
+        region: row[3].clone(),
+        status: row[4].clone(),
+        detail: row[5].clone(),
+    })
+    .collect();
+    Ok(Some(Integrity {
+        hours: n(0),
+        hours_verified: n(1),
+        digests: n(2),
+        files_verified: n(3),
+        files_missing: n(4),
+        files_altered: n(5),
+        files_unlisted: n(6),
+        gap_hours: n(7),
+        problems,
+    }))
 }
 
 async fn health(ctx: &SessionContext, lake: &Lake, since: i64, until: i64) -> Result<Health> {

@@ -70,6 +70,7 @@ pub fn render(report: &Report) -> String {
                     (findings(&report.detector_findings(), report.headline.events.current))
                     (detections(&report.detections))
                     (health(report))
+                    (integrity(report))
                     (tops(report))
                 }
             }
@@ -350,6 +351,29 @@ fn health(report: &Report) -> Markup {
                     tr {
                         td { (f.account) } td { (f.region) } td { (f.newest_event) }
                         td { @if f.stale { span.stale { "no events for " (h.stale_after_hours) "+ hours" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn integrity(report: &Report) -> Markup {
+    let Some(integrity) = &report.integrity else {
+        return html! {};
+    };
+    html! {
+        section id="integrity" {
+            h2 { "Log integrity" }
+            p { (integrity.line()) }
+            @if !integrity.problems.is_empty() {
+                table {
+                    tr { th { "Hour" } th { "Trail" } th { "Account" } th { "Region" } th { "Status" } th { "Problem" } }
+                    @for p in &integrity.problems {
+                        tr {
+                            td { (p.hour) } td { (p.trail) } td { (p.account) } td { (p.region) }
+                            td { span.stale { (p.status) } } td { (p.detail) }
+                        }
                     }
                 }
             }

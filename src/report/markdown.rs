@@ -299,6 +299,28 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    if let Some(integrity) = &report.integrity {
+        let _ = writeln!(out, "\n## Log integrity\n\n{}", integrity.line());
+        if !integrity.problems.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| Hour | Trail | Account | Region | Status | Problem |\n| --- | --- | --- | --- | --- | --- |"
+            );
+        }
+        for p in &integrity.problems {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                p.hour,
+                esc(&p.trail),
+                esc(&p.account),
+                esc(&p.region),
+                esc(&p.status),
+                esc(&p.detail)
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n## Top principals, APIs and error codes");
     ranked(&mut out, "Principals", &report.top.principals);
     ranked(&mut out, "APIs", &report.top.apis);

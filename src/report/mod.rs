@@ -286,6 +286,84 @@ pub struct Health {
     pub stale_after_hours: i64,
 }
 
+/// The log integrity of the period: the hours' verdicts from the `deliveries` table (kept by
+/// `trailq verify` and after each ingest of a trail with digests).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Integrity {
+    /// Trail hours (per account and region) in the period.
+    pub hours: u64,
+    /// Of those, fully verified.
+    pub hours_verified: u64,
+    /// Digests found.
+    pub digests: u64,
+    /// Log files verified.
+    pub files_verified: u64,
+    /// Log files listed and absent.
+    pub files_missing: u64,
+    /// Log files present with another hash.
+    pub files_altered: u64,
+    /// Log files no digest lists (pending, injected, or with their digest lost).
+    pub files_unlisted: u64,
+    /// Hours in gaps of a digest chain.
+    pub gap_hours: u64,
+    /// The first problem hours, oldest first (at most `TOP`).
+    pub problems: Vec<IntegrityProblem>,
+}
+
+/// `1 hour`, `2 hours`.
+fn counted(n: u64, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
+/// One trail hour that did not verify.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IntegrityProblem {
+    /// The hour.
+    pub hour: String,
+    /// The trail, account and region.
+    pub trail: String,
+    /// See `trail`.
+    pub account: String,
+    /// See `trail`.
+    pub region: String,
+    /// The hour's status (`gap`, `altered`, `missing`, ...).
+    pub status: String,
+    /// Its first problem, in words.
+    pub detail: String,
+}
+
+impl Integrity {
+    /// The section's first line.
+    pub fn line(&self) -> String {
+        if self.hours == 0 {
+            "No CloudTrail digest covers this period, though the lake holds digests of other \
+             periods: the trail may have stopped delivering, or its digests were not ingested."
+                .to_string()
+        } else if self.hours == self.hours_verified {
+            format!(
+                "All {} trail hours verified against CloudTrail's signed digests: {} digests, {} \
+                 log files.",
+                self.hours, self.digests, self.files_verified
+            )
+        } else {
+            format!(
+                "{} of {} trail hours do not verify: {} missing, {} altered, {} in no digest; \
+                 {} without a digest ({} verified). `trailq verify` lists each problem.",
+                self.hours - self.hours_verified,
+                self.hours,
+                counted(self.files_missing, "log file"),
+                counted(self.files_altered, "log file"),
+                counted(self.files_unlisted, "log file"),
+                counted(self.gap_hours, "hour"),
+                counted(self.files_verified, "log file")
+            )
+        }
+    }
+}
+
 /// The top principals, APIs and error codes of the period.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Tops {
@@ -323,6 +401,8 @@ pub struct Report {
     pub detections: Vec<DetectionResult>,
     /// Data health.
     pub health: Health,
+    /// Log integrity, when the lake holds digests.
+    pub integrity: Option<Integrity>,
     /// Top principals, APIs, error codes.
     pub top: Tops,
 }

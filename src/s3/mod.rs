@@ -3,8 +3,10 @@
 //! store a lake in S3 is written and read through.
 
 mod credentials;
+mod signatures;
 mod source;
 
+pub use signatures::{FetchedSignatures, fetch_signatures};
 pub use source::S3Source;
 
 use std::sync::Arc;
@@ -86,6 +88,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 #[derive(Clone)]
 pub struct S3Config {
     client: aws_sdk_s3::Client,
+    sdk: aws_config::SdkConfig,
     credentials: Option<Arc<ChainCredentials>>,
     region: String,
     endpoint_url: Option<String>,
@@ -145,6 +148,7 @@ impl S3Config {
             .build();
         Self {
             client: aws_sdk_s3::Client::from_conf(s3),
+            sdk: sdk.clone(),
             credentials: sdk
                 .credentials_provider()
                 .map(|provider| Arc::new(ChainCredentials::new(provider))),
@@ -157,6 +161,20 @@ impl S3Config {
     /// The SDK client, for the trail bucket.
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
+    }
+
+    /// A CloudTrail client for `region` (CloudTrail's keys and events are regional) with the same
+    /// credential chain and retries. Its endpoint is `AWS_ENDPOINT_URL_CLOUDTRAIL`, else
+    /// `AWS_ENDPOINT_URL`, else AWS's: `--endpoint-url` names an S3 server only.
+    pub fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let endpoint = ["AWS_ENDPOINT_URL_CLOUDTRAIL", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().filter(|url| !url.is_empty()));
+        let mut config = aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()));
+        config.set_endpoint_url(endpoint);
+        let config = config.build();
+        aws_sdk_cloudtrail::Client::from_conf(config)
     }
 
     /// An object store over `bucket` with the same region, endpoint and credentials, and

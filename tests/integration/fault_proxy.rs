@@ -105,10 +105,23 @@ impl FaultProxy {
 }
 
 /// A request read off a connection: its head (without the Connection header) and body.
-struct Request {
-    line: String,
-    headers: Vec<String>,
-    body: Vec<u8>,
+pub struct Request {
+    /// `POST / HTTP/1.1`.
+    pub line: String,
+    /// `Name: value` lines.
+    pub headers: Vec<String>,
+    /// The body (Content-Length bodies only).
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|h| {
+            let (key, value) = h.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
 }
 
 fn read_head(reader: &mut impl BufRead) -> std::io::Result<Vec<String>> {
@@ -137,7 +150,8 @@ fn content_length(headers: &[String]) -> usize {
         .unwrap_or(0)
 }
 
-fn read_request(reader: &mut impl BufRead) -> std::io::Result<Request> {
+/// Reads one request (head and Content-Length body).
+pub fn read_request(reader: &mut impl BufRead) -> std::io::Result<Request> {
     let mut head = read_head(reader)?;
     let line = head.remove(0);
     assert!(

@@ -342,6 +342,37 @@ fn each_tampering_is_reported_as_what_it_is() {
             _ => assert!(events > 0, "{row}"),
         }
     }
+    // The morning report's "Log integrity" section names the hours that do not verify.
+    let output = trailq(&[
+        "report",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--since",
+        "2024-03-09",
+        "--until",
+        "2024-03-11",
+        "--format",
+        "json",
+        "--no-queries",
+    ]);
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stderr)));
+    let integrity = &report["integrity"];
+    assert!(
+        integrity["hours_verified"].as_u64() < integrity["hours"].as_u64(),
+        "{integrity:#}"
+    );
+    assert_eq!(integrity["files_altered"], 1, "{integrity:#}");
+    assert_eq!(integrity["files_missing"], 1, "{integrity:#}");
+    let statuses: Vec<&str> = integrity["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    for status in ["altered", "missing", "gap", "invalid-digest", "unlisted"] {
+        assert!(statuses.contains(&status), "{status} not in {statuses:?}");
+    }
     // The altered file's events are in the lake, and a join through sourcefile shows them.
     let altered = query(
         &lake,

@@ -3,6 +3,7 @@
 mod athena;
 mod bad_input;
 mod canned;
+mod cloudtrail_server;
 mod compact;
 mod crash;
 mod delta;

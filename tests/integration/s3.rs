@@ -1022,3 +1022,156 @@ fn digests_come_from_s3_with_their_signatures() {
         }
     }
 }
+
+/// From S3, the public keys the digests name come from CloudTrail's `ListPublicKeys` (here a
+/// loopback CloudTrail speaking its JSON protocol, since moto has no such API), asked once per
+/// region over the digests' span with the same credentials, and kept in the lake: the next run
+/// asks nothing.
+#[test]
+fn digest_keys_come_from_cloudtrail_once_per_region() {
+    let (_dir, root) = temp_dir();
+    let (_trail, bucket) = uploaded_trail(&root, &spec(44), "keys");
+    let keys_file = root.join("public-keys.json");
+    trailq::generate::write_public_keys(&keys_file).unwrap();
+    let mut listed: Value = serde_json::from_slice(&std::fs::read(&keys_file).unwrap()).unwrap();
+    let listed = listed["PublicKeyList"].take();
+    let served: Vec<Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| {
+            json!({"Value": key["Value"], "Fingerprint": key["Fingerprint"],
+                   "ValidityStartTime": 1577836800.0})
+        })
+        .collect();
+    let cloudtrail = crate::cloudtrail_server::CloudTrailServer::start(json!(served));
+    let lake = root.join("lake");
+    let run = || {
+        let output = command(
+            &[
+                "ingest",
+                &format!("s3://{bucket}/"),
+                "--lake",
+                lake.to_str().unwrap(),
+                "--json",
+            ],
+            &endpoint(),
+        )
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &cloudtrail.endpoint)
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let summary: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("no JSON summary ({err}); stderr:\n{stderr}"));
+        (output.status.code(), summary, stderr)
+    };
+    let (code, summary, stderr) = run();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary["integrity"]["problems"], 0, "{stderr}");
+    assert_eq!(summary["integrity"]["digests_verified"], summary["digests"]);
+    let calls = cloudtrail.calls();
+    let mut regions: Vec<&str> = calls.iter().map(|c| c.region.as_str()).collect();
+    regions.sort();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"], "{calls:?}");
+    let first_digest = chrono::DateTime::parse_from_rfc3339("2024-03-09T00:00:00Z")
+        .unwrap()
+        .timestamp() as f64;
+    for call in &calls {
+        assert_eq!(call.operation, "ListPublicKeys");
+        let start = call.body["StartTime"].as_f64().unwrap();
+        let end = call.body["EndTime"].as_f64().unwrap();
+        assert!(
+            start <= first_digest && end > first_digest + 86_400.0,
+            "{call:?}"
+        );
+    }
+    // Kept in the lake: the next run (nothing new) asks CloudTrail nothing.
+    let (code, _, stderr) = run();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(cloudtrail.calls().len(), calls.len());
+}
+
+/// A mirror copied without metadata (as `aws s3 sync` copies) gets its digests' signatures from
+/// `trailq fetch-signatures`, as sidecars equal to what CloudTrail stored, and then verifies
+/// offline; a digest with no signature in S3 is reported, not written.
+#[test]
+fn fetch_signatures_makes_a_mirror_verifiable_offline() {
+    let (_dir, root) = temp_dir();
+    let (trail, bucket) = uploaded_trail(&root, &spec(45), "sigs");
+    let mirror = root.join("mirror");
+    download_prefix(&bucket, "AWSLogs/", &mirror.join("AWSLogs"));
+    let sidecars = |dir: &Path| -> Vec<PathBuf> {
+        files_below(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
+            .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+            .collect()
+    };
+    assert!(sidecars(&mirror).is_empty(), "a plain copy has no metadata");
+    // One digest whose object lost its metadata in S3.
+    let unsigned = sidecars(&trail)[0]
+        .to_string_lossy()
+        .replace(".metadata.json", "");
+    put(
+        &bucket,
+        &unsigned,
+        std::fs::read(trail.join(&unsigned)).unwrap(),
+    );
+
+    let output = command(
+        &[
+            "fetch-signatures",
+            &format!("s3://{bucket}/"),
+            "--mirror",
+            mirror.to_str().unwrap(),
+        ],
+        &endpoint(),
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&unsigned) && stderr.contains("no signature"),
+        "{stderr}"
+    );
+    let expected: Vec<PathBuf> = sidecars(&trail)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().starts_with(&unsigned))
+        .collect();
+    assert_eq!(sidecars(&mirror), expected);
+    for sidecar in &expected {
+        let written: Value =
+            serde_json::from_slice(&std::fs::read(mirror.join(sidecar)).unwrap()).unwrap();
+        let original: Value =
+            serde_json::from_slice(&std::fs::read(trail.join(sidecar)).unwrap()).unwrap();
+        assert_eq!(written, original, "{}", sidecar.display());
+    }
+
+    let lake = root.join("lake");
+    let keys = crate::integrity::keys_of(&trail);
+    let (code, summary, stderr) = ingest(&mirror, &lake, &["--public-keys", &keys]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        summary["integrity"]["digests_verified"].as_u64().unwrap() + 1,
+        summary["digests"].as_u64().unwrap(),
+        "all but the digest S3 had no signature for: {stderr}"
+    );
+    // What is not verified is that digest, and the files it lists (present, hash matching).
+    let output = crate::util::trailq(&[
+        "verify",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let verdict: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for problem in verdict["problems"].as_array().unwrap() {
+        match problem["kind"].as_str().unwrap() {
+            "unsigned" => assert!(problem["key"].as_str().unwrap().ends_with(&unsigned)),
+            "unverified" => assert!(problem["detail"].as_str().unwrap().contains("unsigned")),
+            other => panic!("{other}: {problem}"),
+        }
+    }
+}
