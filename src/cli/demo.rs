@@ -100,6 +100,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
          {cmd} detect --lake {lake} --since {last} --until {after}\n  \
          {cmd} report --lake {lake} --since {last} --until {after} --format md\n  \
          {cmd} shell --lake {lake}\n  \
+         {cmd} verify --lake {lake}   (every log file against the trail's signed digests)\n  \
          {cmd} ingest {} --lake {lake}   (again: finds nothing new)",
         trail.display()
     );

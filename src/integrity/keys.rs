@@ -157,11 +157,6 @@ impl PublicKeys {
         self.keys.get(fingerprint)
     }
 
-    /// How many keys there are.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()

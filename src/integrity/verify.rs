@@ -93,14 +93,6 @@ impl FileStatus {
             FileStatus::Altered => "altered",
         }
     }
-
-    /// Whether it is one of the unlisted kinds.
-    pub fn is_unlisted(self) -> bool {
-        matches!(
-            self,
-            FileStatus::Pending | FileStatus::UnlistedNoDigest | FileStatus::Injected
-        )
-    }
 }
 
 /// One chain of digests: a trail's digests for one account and region (backfill digests chain
@@ -458,9 +450,18 @@ fn check_chains(digests: &[DigestRow], verdicts: &mut [DigestVerdict]) -> Vec<Ga
     for (i, verdict) in verdicts.iter().enumerate() {
         chains.entry(verdict.chain.clone()).or_default().push(i);
     }
-    let newest = verdicts.iter().map(|v| v.end).max().unwrap_or(0);
+    // A trail writes every region's digest every hour: one region's chain ending before the
+    // trail's others in the same account is a stop. (Other accounts and trails are not compared:
+    // an ingest may have selected them up to another day.)
+    let mut newest: HashMap<(String, String), i64> = HashMap::new();
+    for verdict in verdicts.iter() {
+        let key = (verdict.chain.trail.clone(), verdict.chain.account.clone());
+        let end = newest.entry(key).or_insert(verdict.end);
+        *end = (*end).max(verdict.end);
+    }
     let mut gaps = Vec::new();
     for (chain, members) in &chains {
+        let newest = newest[&(chain.trail.clone(), chain.account.clone())];
         for (n, &i) in members.iter().enumerate() {
             let row = &digests[i];
             let earlier = n.checked_sub(1).map(|m| members[m]);
@@ -546,8 +547,8 @@ fn check_chains(digests: &[DigestRow], verdicts: &mut [DigestVerdict]) -> Vec<Ga
                 from: digest_hour(verdicts[last].start) + HOUR_MS,
                 to: digest_hour(newest - HOUR_MS) + HOUR_MS,
                 reason: format!(
-                    "no digest after {}, while other trails' digests run to {}: the trail \
-                     stopped delivering, or its latest digests were removed",
+                    "no digest after {}, while the trail's other regions' digests run to {}: \
+                     the trail stopped delivering here, or its latest digests were removed",
                     format_time(verdicts[last].end),
                     format_time(newest)
                 ),
