@@ -12,7 +12,7 @@ use trailq::compact::{CompactOptions, compact};
 use trailq::error::{Error, Result};
 use trailq::generate::{TrailSpec, generate_with_progress, write_public_keys};
 use trailq::ingest::{IngestOptions, ingest};
-use trailq::integrity::{PublicKeys, Summary, after_ingest};
+use trailq::integrity::{CheckOptions, PublicKeys, Summary, check};
 use trailq::lake::Lake;
 use trailq::source::LocalSource;
 
@@ -57,7 +57,12 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     let keys_file = args.dir.join("public-keys.json");
     write_public_keys(&keys_file).map_err(|err| Error::io(&keys_file, err))?;
     let keys = PublicKeys::read(&keys_file)?;
-    if let Some(verification) = after_ingest(&opened, &keys, true)? {
+    let options = CheckOptions {
+        keys: &keys,
+        cloudtrail: None,
+        changed: true,
+    };
+    if let Some(verification) = check(&opened, &options)? {
         let summary = Summary::of(&verification, None, None);
         log::info!(
             "checked {} digests and {} log files against them: {} (`trailq verify --lake {}`)",

@@ -11,7 +11,7 @@ use super::{EXIT_ERROR, EXIT_OK, peak_memory, print_out, query_runtime, thousand
 use trailq::decode::DecodeLimits;
 use trailq::error::{Error, Result};
 use trailq::ingest::{IngestOptions, IngestSummary, ingest};
-use trailq::integrity::{PublicKeys, Summary, after_ingest, fetch_missing_keys};
+use trailq::integrity::{CheckOptions, PublicKeys, Summary, check};
 use trailq::s3::{S3Source, S3Url};
 use trailq::source::{LocalSource, Selection, Source};
 
@@ -147,14 +147,12 @@ pub fn run(args: IngestArgs) -> Result<u8> {
     report(&summary);
     // Verification never fails an ingest: what it finds is reported and kept. From S3, the
     // keys the digests name come from CloudTrail, with the same credentials.
-    let mut fetched = 0;
-    if from_s3 {
-        match fetch_missing_keys(&lake, s3.config(), handle) {
-            Ok(new) => fetched = new,
-            Err(err) => log::warn!("could not get the digests' public keys: {err}"),
-        }
-    }
-    let integrity = match after_ingest(&lake, &keys, summary.transactions > 0 || fetched > 0) {
+    let options = CheckOptions {
+        keys: &keys,
+        cloudtrail: from_s3.then(|| (s3.config(), handle)),
+        changed: summary.transactions > 0,
+    };
+    let integrity = match check(&lake, &options) {
         Ok(verification) => verification.map(|v| Summary::of(&v, None, None)),
         Err(err) => {
             log::warn!("could not check the lake's digests ({err}); `trailq verify` tries again");

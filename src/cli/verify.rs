@@ -9,8 +9,7 @@ use clap::{Args, ValueEnum};
 use super::flags::{LakeArgs, PeriodArgs, S3Access};
 use super::{EXIT_FINDINGS, EXIT_OK, print_out, query_runtime};
 use trailq::error::{Error, Result};
-use trailq::integrity::{PublicKeys, Summary, fetch_missing_keys, has_digests, refresh};
-use trailq::lake::Manifest;
+use trailq::integrity::{CheckOptions, PublicKeys, Summary, check};
 
 /// Check the lake's log files against CloudTrail's signed digests, from the lake alone.
 ///
@@ -59,21 +58,22 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     let s3 = S3Access::new(&args.lake.s3, runtime.handle());
     let lake = s3.existing_lake(&args.lake.location()?)?;
     let started = Instant::now();
-    if let Some(path) = &args.public_keys {
-        PublicKeys::remember(&lake, &PublicKeys::read(path)?)?;
-    }
-    if !has_digests(&Manifest::load(&lake)?) {
-        return Err(Error::Usage(format!(
+    let keys = match &args.public_keys {
+        Some(path) => PublicKeys::read(path)?,
+        None => PublicKeys::default(),
+    };
+    let options = CheckOptions {
+        keys: &keys,
+        cloudtrail: args.fetch_keys.then(|| (s3.config(), runtime.handle())),
+        changed: true,
+    };
+    let verification = check(&lake, &options)?.ok_or_else(|| {
+        Error::Usage(format!(
             "{} holds no CloudTrail digests: ingest the trail's CloudTrail-Digest/ folders \
              (they are read with the logs when log file validation is on for the trail)",
             lake.display()
-        )));
-    }
-    if args.fetch_keys {
-        fetch_missing_keys(&lake, s3.config(), runtime.handle())?;
-    }
-    let keys = PublicKeys::cached(&lake)?;
-    let verification = refresh(&lake, &keys)?;
+        ))
+    })?;
     let now = Utc::now();
     let summary = Summary::of(
         &verification,

@@ -128,16 +128,6 @@ impl PublicKeys {
         }
     }
 
-    /// Adds `other`'s keys to the lake's cache; returns how many were new.
-    pub fn remember(lake: &Lake, other: &PublicKeys) -> Result<usize> {
-        let mut cached = Self::cached(lake)?;
-        let new = cached.merge(other);
-        if new > 0 {
-            lake.write_meta(CACHE, cached.to_json().as_bytes())?;
-        }
-        Ok(new)
-    }
-
     /// Adds one key (replacing one with the same fingerprint).
     pub fn insert(&mut self, key: PublicKey) {
         self.keys.insert(key.fingerprint.clone(), key);

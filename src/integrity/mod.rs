@@ -14,7 +14,7 @@ pub use digest::{
     DigestRow, ListedLogFile, digest_rows, digests_batch, digests_schema, parse_digest,
 };
 pub use keys::{PublicKey, PublicKeys};
-pub use store::{after_ingest, fetch_missing_keys, has_digests, refresh};
+pub use store::{CheckOptions, check};
 pub use summary::Summary;
 pub use verify::{
     DeliveryRow, LogFileRow, Verification, deliveries_schema, logfiles_schema, verify,

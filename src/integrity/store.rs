@@ -14,17 +14,8 @@ use super::keys::PublicKeys;
 use super::verify::{Verification, deliveries_schema, logfiles_schema, verify};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, Manifest, Table, Transaction, commit, new_txid};
-use crate::record::time::day_of;
+use crate::record::time::{day_of, parse_time};
 use crate::sink::stage_batch;
-
-/// Whether the lake holds any digest.
-pub fn has_digests(manifest: &Manifest) -> bool {
-    let prefix = format!("{}/", Table::Digests.name());
-    manifest
-        .live_files()
-        .keys()
-        .any(|path| path.starts_with(&prefix))
-}
 
 /// Every row of the lake's `digests` table.
 pub fn load_digests(lake: &Lake, manifest: &Manifest) -> Result<Vec<DigestRow>> {
@@ -48,16 +39,52 @@ pub fn load_digests(lake: &Lake, manifest: &Manifest) -> Result<Vec<DigestRow>> 
     Ok(rows)
 }
 
-/// Checks the lake's evidence with `keys` and keeps the verdict in `deliveries` and
-/// `logfiles`.
-pub fn refresh(lake: &Lake, keys: &PublicKeys) -> Result<Verification> {
+/// What a check of the lake's evidence uses.
+pub struct CheckOptions<'a> {
+    /// Keys to add to the lake's (`--public-keys`).
+    pub keys: &'a PublicKeys,
+    /// Where to ask CloudTrail (`ListPublicKeys`) for keys the digests name and the lake lacks.
+    pub cloudtrail: Option<(&'a crate::s3::S3Config, &'a tokio::runtime::Handle)>,
+    /// Whether the lake changed since its verdict was last kept: when it did not, and no key is
+    /// new, the kept verdict stands and nothing is checked.
+    pub changed: bool,
+}
+
+/// Checks the lake's evidence and keeps the verdict in `deliveries` and `logfiles`: one read of
+/// the ledger and of `digests`, under the lake's lock. `None` when the lake holds no digests, or
+/// when nothing changed since the kept verdict.
+pub fn check(lake: &Lake, options: &CheckOptions) -> Result<Option<Verification>> {
     let _lock = lake.lock()?;
     let mut manifest = Manifest::load(lake)?;
     crate::lake::recover(lake, &manifest)?;
+    let live = |table: Table| {
+        let prefix = format!("{}/", table.name());
+        manifest
+            .live_files()
+            .keys()
+            .any(|path| path.starts_with(&prefix))
+    };
+    if !live(Table::Digests) {
+        return Ok(None);
+    }
+    let kept = live(Table::Deliveries);
+    let mut keys = PublicKeys::cached(lake)?;
+    let mut new_keys = keys.merge(options.keys);
+    if !options.changed && new_keys == 0 && kept && options.cloudtrail.is_none() {
+        return Ok(None);
+    }
     let digests = load_digests(lake, &manifest)?;
-    let verification = verify(digests, manifest.sources(), keys);
+    if let Some((config, handle)) = options.cloudtrail {
+        new_keys += keys.merge(&fetch_missing_keys(&digests, &keys, config, handle));
+    }
+    if new_keys > 0 {
+        lake.write_meta(super::keys::CACHE, keys.to_json().as_bytes())?;
+    } else if !options.changed && kept {
+        return Ok(None);
+    }
+    let verification = verify(digests, manifest.sources(), &keys);
     store(lake, &mut manifest, &verification)?;
-    Ok(verification)
+    Ok(Some(verification))
 }
 
 /// Rows by the day of their hour, as batches of `schema`.
@@ -116,58 +143,34 @@ fn store(lake: &Lake, manifest: &mut Manifest, verification: &Verification) -> R
     commit(lake, manifest, transaction)
 }
 
-/// After an ingest that `changed` the lake: adds `keys` to the lake's cache and, when the lake
-/// holds digests, checks it with every key it knows. `None` when it holds none, or when
-/// neither the lake nor the keys changed and the verdict is already kept.
-pub fn after_ingest(lake: &Lake, keys: &PublicKeys, changed: bool) -> Result<Option<Verification>> {
-    let new_keys = match keys.is_empty() {
-        true => 0,
-        false => PublicKeys::remember(lake, keys)?,
-    };
-    let manifest = Manifest::load(lake)?;
-    let kept = manifest
-        .live_files()
-        .keys()
-        .any(|path| path.starts_with(&format!("{}/", Table::Deliveries.name())));
-    if !has_digests(&manifest) || (!changed && new_keys == 0 && kept) {
-        return Ok(None);
-    }
-    refresh(lake, &PublicKeys::cached(lake)?).map(Some)
-}
-
-/// Asks CloudTrail (`ListPublicKeys`, in each region whose digests name a key the lake does
-/// not know, over the span of those digests) for the keys, and keeps what it returns; returns
-/// how many keys are new. A region that cannot be asked is reported, not failed: its digests
-/// stay `unknown-key` until `--public-keys` gives the key.
-pub fn fetch_missing_keys(
-    lake: &Lake,
+/// Asks CloudTrail (`ListPublicKeys`, in each region whose signed digests name a key not in
+/// `known`, over the span of those digests) for the keys. A region that cannot be asked is
+/// reported, not failed: its digests stay `unknown-key` until `--public-keys` gives the key.
+fn fetch_missing_keys(
+    digests: &[DigestRow],
+    known: &PublicKeys,
     config: &crate::s3::S3Config,
     handle: &tokio::runtime::Handle,
-) -> Result<usize> {
-    let manifest = Manifest::load(lake)?;
-    if !has_digests(&manifest) {
-        return Ok(0);
-    }
-    let known = PublicKeys::cached(lake)?;
-    let mut spans: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for row in load_digests(lake, &manifest)? {
+) -> PublicKeys {
+    let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for row in digests {
         let fingerprint = row.digestpublickeyfingerprint.as_deref().unwrap_or("");
         if row.signature.is_none() || known.get(fingerprint).is_some() {
             continue;
         }
         let (Some(start), Some(end)) = (
-            crate::record::time::parse_time(&row.digeststarttime),
-            crate::record::time::parse_time(&row.digestendtime),
+            parse_time(&row.digeststarttime),
+            parse_time(&row.digestendtime),
         ) else {
             continue;
         };
-        let span = spans.entry(row.region.clone()).or_insert((start, end));
+        let span = spans.entry(&row.region).or_insert((start, end));
         *span = (span.0.min(start), span.1.max(end));
     }
     const HOUR: i64 = 3_600_000;
     let mut fetched = PublicKeys::default();
     for (region, (start, end)) in spans {
-        let client = config.cloudtrail(&region);
+        let client = config.cloudtrail(region);
         // As the AWS CLI does: keys valid up to two hours after the last digest.
         match handle.block_on(super::keys::fetch(&client, start - HOUR, end + 2 * HOUR)) {
             Ok(keys) => {
@@ -180,5 +183,5 @@ pub fn fetch_missing_keys(
             ),
         }
     }
-    PublicKeys::remember(lake, &fetched)
+    fetched
 }
